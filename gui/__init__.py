@@ -1,0 +1,1 @@
+"""Terminal Guard tray app for outlet staff (PySide6)."""

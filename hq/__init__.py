@@ -1,0 +1,1 @@
+"""Terminal Guard headquarters server."""
