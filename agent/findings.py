@@ -1,0 +1,44 @@
+"""A finding: a rule's judgement on an observation, in the ECS-style shape of `scan --json`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from agent.events import SEVERITY_PRIORITY, Event
+
+SEVERITIES = ("low", "medium", "high", "critical")
+CATEGORIES = ("automation", "scripting", "interception", "remote_access", "tunnel", "export", "sharing")
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    title: str
+    severity: str
+    category: str
+    # Flattened ECS-style keys: "process.pid", "file.path", "pii.counts", "rows" ...
+    fields: dict[str, Any] = field(default_factory=dict)
+    observed_at: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"severity: expected one of {SEVERITIES}, got {self.severity!r}")
+        if self.category not in CATEGORIES:
+            raise ValueError(f"category: expected one of {CATEGORIES}, got {self.category!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        stamp = datetime.fromtimestamp(self.observed_at, UTC).isoformat().replace("+00:00", "Z")
+        return {
+            "@timestamp": stamp,
+            "rule": self.rule,
+            "title": self.title,
+            "severity": self.severity,
+            "category": self.category,
+            **self.fields,
+        }
+
+    def to_event(self) -> Event:
+        return Event(kind="finding", body=self.to_dict(), priority=SEVERITY_PRIORITY[self.severity])

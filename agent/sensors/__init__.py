@@ -1,0 +1,1 @@
+"""Sensors observe and yield plain frozen observations; they never judge and never send."""
