@@ -31,7 +31,6 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class PolicyBody:
-    heartbeat_interval_s: float = 10.0
     protected_hosts: tuple[str, ...] = ()
     approved_programs: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
@@ -83,7 +82,6 @@ def parse_policy_body(raw: Any) -> PolicyBody:
     """Validate a policy body; every error names the field and what was expected."""
     data = _expect(raw, dict, "body", "an object")
     parsers = {
-        "heartbeat_interval_s": lambda v: float(_expect(v, (int, float), "body.heartbeat_interval_s", "seconds")),
         "protected_hosts": lambda v: _string_list(v, "body.protected_hosts"),
         "approved_programs": lambda v: _string_list(v, "body.approved_programs"),
         "rules": lambda v: _string_list(v, "body.rules"),
@@ -94,9 +92,6 @@ def parse_policy_body(raw: Any) -> PolicyBody:
         if key not in parsers:
             raise PolicyError(f"body.{key}: unknown key; expected one of {sorted(parsers)}")
         values[key] = parsers[key](value)
-    interval = values.get("heartbeat_interval_s", DEFAULT_BODY.heartbeat_interval_s)
-    if not 1 <= interval <= 3600:
-        raise PolicyError(f"body.heartbeat_interval_s: expected 1 to 3600 seconds, got {interval}")
     return PolicyBody(**values)
 
 
