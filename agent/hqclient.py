@@ -174,6 +174,7 @@ class HqClient:
         self._key = key
         self._next_seq = next_seq
         self._timeout = timeout_s
+        self.device_id = device_id
         self._session = requests.Session()
         self._lock = threading.Lock()
         self.clock_offset_s = 0.0

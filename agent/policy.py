@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,43 @@ class PolicyStore:
         tmp = self._path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
         os.replace(tmp, self._path)
+
+
+class CurrentPolicy:
+    """The policy in force, shared by the uplink (writer) and detection (readers)."""
+
+    def __init__(self, store: PolicyStore | None, initial: Policy | None = None) -> None:
+        self._store = store
+        self._policy = initial
+        self._lock = threading.Lock()
+
+    @property
+    def policy(self) -> Policy | None:
+        with self._lock:
+            return self._policy
+
+    @property
+    def version(self) -> int | None:
+        policy = self.policy
+        return policy.version if policy else None
+
+    @property
+    def body(self) -> PolicyBody:
+        policy = self.policy
+        return policy.body if policy else DEFAULT_BODY
+
+    def attach(self, store: PolicyStore) -> None:
+        """Pin the HQ policy key of a (new) enrollment; keep its last good policy if one verifies."""
+        stored = store.load()
+        with self._lock:
+            self._store = store
+            if stored is not None and (self._policy is None or stored.version >= self._policy.version):
+                self._policy = stored
+
+    def offer(self, document: Any, signature: Any) -> Policy:
+        """Adopt a policy from HQ; raises PolicyError and keeps the current one if it is refused."""
+        if self._store is None:
+            raise PolicyError("no pinned HQ policy key: enroll first")
+        with self._lock:
+            self._policy = self._store.offer(document, signature, self._policy)
+            return self._policy

@@ -1,17 +1,20 @@
 """The per-device request sequence number that HQ requires to increase strictly.
 
-Writing the counter on every request would cost a disk sync each time; instead a block of numbers
-is reserved on disk and handed out from memory (hi-lo). A crash skips the rest of the block, which
-keeps the sequence increasing — the only property HQ checks.
+A value is the larger of "last value + 1" and the wall clock in microseconds, so two processes
+of the same device (the service and a `doctor` run) hand out increasing numbers without talking to
+each other. A floor is reserved on disk a minute ahead (hi-lo) so that a restart after the clock
+jumped back still continues above every number already used, without a disk sync per request.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-BLOCK = 1000
+RESERVE_AHEAD_US = 60 * 1_000_000
 
 
 class SequenceError(RuntimeError):
@@ -19,26 +22,26 @@ class SequenceError(RuntimeError):
 
 
 class RequestSequence:
-    def __init__(self, path: Path, *, block: int = BLOCK) -> None:
+    def __init__(self, path: Path, *, clock_us: Callable[[], int] = lambda: time.time_ns() // 1000) -> None:
         self._path = path
-        self._block = block
+        self._clock_us = clock_us
         self._lock = threading.Lock()
-        self._next = self._read_reserved()
-        self._reserved = self._next
+        self._reserved = self._read_reserved()
+        self._next = self._reserved + 1
 
     def _read_reserved(self) -> int:
         try:
             text = self._path.read_text("ascii").strip()
         except FileNotFoundError:
-            return 1
+            return 0
         except OSError as exc:
             raise SequenceError(f"{self._path}: cannot read request sequence: {exc}") from exc
         if not text.isdigit():
             raise SequenceError(f"{self._path}: expected a whole number, got {text[:40]!r}")
-        return int(text) + 1
+        return int(text)
 
     def _reserve(self, upto: int) -> None:
-        tmp = self._path.with_suffix(".tmp")
+        tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.write(fd, str(upto).encode("ascii"))
@@ -50,8 +53,8 @@ class RequestSequence:
 
     def next(self) -> int:
         with self._lock:
-            if self._next >= self._reserved:
-                self._reserve(self._next + self._block)
-            value = self._next
-            self._next += 1
+            value = max(self._next, self._clock_us())
+            if value > self._reserved:
+                self._reserve(value + RESERVE_AHEAD_US)
+            self._next = value + 1
             return value

@@ -1,0 +1,108 @@
+"""`terminal-guard`: the agent's command line (contract in DESIGN.md). Parses and dispatches only."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from agent import __version__
+from agent.commands.common import CommandError, config_from, emit
+
+NOT_YET = {
+    "signin": "staff sign-in arrives with the session-binding issue",
+    "signout": "staff sign-out arrives with the session-binding issue",
+    "proof": "binding proofs arrive with the session-binding issue",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="terminal-guard", description="Terminal Guard (终端卫士) endpoint agent")
+    parser.add_argument("--version", action="version", version=f"terminal-guard {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="agent.toml (default: the platform's path)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="run the agent service in the foreground")
+
+    enroll = sub.add_parser("enroll", help="register this PC with HQ")
+    enroll.add_argument("--hq", required=True, metavar="URL", help="HQ base URL, e.g. https://hq.example:8443")
+    enroll.add_argument("--token", help="enrollment token (or --token-file, or env TG_ENROLL_TOKEN)")
+    enroll.add_argument("--token-file", metavar="FILE", help="read the token from FILE")
+    enroll.add_argument("--ca", metavar="FILE", help="HQ CA certificate (PEM) to pin")
+    enroll.add_argument("--force", action="store_true", help="replace an existing enrollment")
+    enroll.add_argument("--json", action="store_true")
+
+    status = sub.add_parser("status", help="enrollment, HQ reachability, last heartbeat, spool, policy, staff")
+    status.add_argument("--json", action="store_true")
+
+    doctor = sub.add_parser("doctor", help="check config, keystore, permissions, HQ TLS pin and clock")
+    doctor.add_argument("--json", action="store_true")
+
+    scan = sub.add_parser("scan", help="one-shot scan: processes, sessions, network, or --files for exports")
+    scan.add_argument("--json", action="store_true")
+    scan.add_argument("--files", nargs="+", metavar="PATH", help="files or folders to scan for exports")
+
+    rules = sub.add_parser("rules", help="rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
+    lint = rules_sub.add_parser("lint", help="validate Sigma-compatible rule files")
+    lint.add_argument("paths", nargs="+", metavar="PATH")
+
+    signin = sub.add_parser("signin", help="sign staff in on this terminal (password on stdin)")
+    signin.add_argument("--staff", required=True, metavar="ID")
+    sub.add_parser("signout", help="sign the current staff out")
+    proof = sub.add_parser("proof", help="print binding headers for a business request")
+    proof.add_argument("--method", required=True)
+    proof.add_argument("--url", required=True)
+    proof.add_argument("--json", action="store_true")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command in NOT_YET:
+        raise CommandError(f"{args.command}: not yet available ({NOT_YET[args.command]})")
+    config = config_from(args.config)
+    if args.command == "run":
+        from agent.commands.run import run_service
+
+        return run_service(config)
+    if args.command == "enroll":
+        from agent.commands.enroll import read_token, run_enroll
+
+        token = read_token(args.token, args.token_file)
+        enrollment = run_enroll(config, hq_url=args.hq, token=token, ca=args.ca, force=args.force)
+        emit({"device_id": enrollment.device_id, "outlet_id": enrollment.outlet_id, "hq_url": enrollment.hq_url},
+             as_json=args.json, text=f"enrolled as device {enrollment.device_id} (outlet {enrollment.outlet_id})")
+        return 0
+    if args.command == "status":
+        from agent.commands.status import collect_status
+
+        emit(collect_status(config), as_json=args.json)
+        return 0
+    if args.command == "doctor":
+        from agent.commands.doctor import run_doctor
+
+        return run_doctor(config, as_json=args.json)
+    if args.command == "scan":
+        from agent.commands.scan import run_scan
+
+        return run_scan(config, files=args.files, as_json=args.json)
+    if args.command == "rules":
+        from agent.commands.rules import run_lint
+
+        return run_lint(args.paths)
+    raise CommandError(f"unknown command {args.command}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except CommandError as exc:
+        print(f"terminal-guard: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per agent CLI command; `agent.cli` only parses and dispatches."""

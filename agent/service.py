@@ -1,0 +1,146 @@
+"""The agent service: assembles the workers, runs until told to stop, shuts down in bounded time.
+
+Detection keeps working without HQ and even before enrollment: everything goes to the spool,
+and the uplink delivers whenever it has an enrolled identity and a reachable HQ.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from agent import __version__
+from agent.backoff import Backoff
+from agent.config import AgentConfig
+from agent.enrollment import Enrollment, EnrollmentError
+from agent.events import PRIORITY_HIGH, Event
+from agent.heartbeat import HeartbeatSource
+from agent.hqclient import HqClient, HqError
+from agent.keystore import Keystore, KeystoreUnavailable
+from agent.platform import Platform
+from agent.policy import CurrentPolicy, PolicyError, PolicyStore
+from agent.sequence import RequestSequence
+from agent.spool import Spool
+from agent.status_file import StatusFile
+from agent.uplink import Uplink, UplinkTiming
+from agent.workers import Worker
+
+log = logging.getLogger(__name__)
+
+SPOOL_FILE = "spool.sqlite3"
+SEQUENCE_FILE = "request-seq"
+POLICY_FILE = "policy.json"
+STOP_BUDGET_S = 10.0
+
+
+def spool_path(config: AgentConfig) -> Path:
+    return config.agent.state_dir / SPOOL_FILE
+
+
+def open_spool(config: AgentConfig) -> Spool:
+    return Spool(spool_path(config), max_bytes=config.spool.max_bytes, max_age_s=config.spool.max_age_s)
+
+
+def attach_policy(policy: CurrentPolicy, state_dir: Path, enrollment: Enrollment) -> None:
+    """Pin the enrollment's HQ policy key; a damaged stored copy is reported and ignored."""
+    store = PolicyStore(state_dir / POLICY_FILE, enrollment.policy_public_key)
+    try:
+        policy.attach(store)
+    except PolicyError as exc:
+        log.error("stored policy ignored: %s", exc)
+
+
+class Service:
+    def __init__(self, config: AgentConfig, *, platform: Platform, keystore: Keystore | None) -> None:
+        self._config = config
+        self._platform = platform
+        self._keystore = keystore
+        self._state_dir = config.agent.state_dir
+        self._state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.spool = open_spool(config)
+        self.status = StatusFile(self._state_dir)
+        self._sequence = RequestSequence(self._state_dir / SEQUENCE_FILE)
+        self.policy = CurrentPolicy(None)
+        enrollment = self._enrollment()
+        if enrollment is not None:
+            attach_policy(self.policy, self._state_dir, enrollment)
+        self.uplink = Uplink(
+            connect=self._connect,
+            spool=self.spool,
+            status=self.status,
+            policy=self.policy,
+            heartbeats=HeartbeatSource(platform, interval_s=config.agent.heartbeat_interval_s),
+            backoff=Backoff(config.uplink.backoff_initial_s, config.uplink.backoff_max_s),
+            timing=UplinkTiming(
+                heartbeat_interval_s=config.agent.heartbeat_interval_s,
+                policy_interval_s=config.agent.policy_interval_s,
+                batch_size=config.spool.batch_size,
+            ),
+        )
+        self._uplink_worker = Worker("uplink", self.uplink.run)
+        self._workers: list[Worker] = []
+
+    def add_worker(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        self._workers.append(Worker(name, target))
+
+    def _enrollment(self) -> Enrollment | None:
+        try:
+            return Enrollment.load(self._state_dir)
+        except EnrollmentError as exc:
+            log.error("%s", exc)
+            return None
+
+    def _connect(self) -> HqClient | None:
+        """A signed client for the current enrollment, or None while not enrolled."""
+        enrollment = self._enrollment()
+        if enrollment is None:
+            return None
+        attach_policy(self.policy, self._state_dir, enrollment)
+        if self._keystore is None:
+            return None
+        try:
+            key = self._keystore.load()
+        except KeystoreUnavailable as exc:
+            log.error("device key unavailable: %s", exc)
+            return None
+        if key is None:
+            log.error("enrolled as %s but the keystore holds no device key; re-enroll", enrollment.device_id)
+            return None
+        try:
+            return HqClient(enrollment.hq_url, device_id=enrollment.device_id, key=key,
+                            ca_file=enrollment.ca_file, next_seq=self._sequence.next,
+                            timeout_s=self._config.hq.timeout_s)
+        except HqError as exc:
+            log.error("cannot talk to HQ: %s", exc)
+            return None
+
+    def run(self, stop: threading.Event) -> int:
+        self.spool.put(Event("agent.started", {"version": __version__, "host": socket.gethostname()},
+                             priority=PRIORITY_HIGH))
+        self.status.update(started_at=time.time(), agent_version=__version__, running=True,
+                           spool_depth=self.spool.depth(), policy_version=self.policy.version)
+        log.info("agent %s started; state in %s", __version__, self._state_dir)
+        for worker in [*self._workers, self._uplink_worker]:
+            worker.start()
+        stop.wait()
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        """Stop sensors, record the stop, flush what HQ will take in the remaining budget."""
+        deadline = time.monotonic() + STOP_BUDGET_S
+        for worker in self._workers:
+            if not worker.stop(max(0.1, deadline - time.monotonic()) / 2):
+                log.warning("worker %s did not stop in time", worker.name)
+        self.spool.put(Event("agent.stopped", {"version": __version__, "reason": "service stop"},
+                             priority=PRIORITY_HIGH))
+        self._uplink_worker.stop(max(0.1, deadline - time.monotonic()) / 2)
+        delivered = self.uplink.flush(max(0.0, deadline - time.monotonic()))
+        depth = self.spool.depth()
+        self.status.update(running=False, spool_depth=depth)
+        self.spool.close()
+        log.info("agent stopped; %d events delivered at shutdown, %d kept in the spool", delivered, depth)
+        return 0
