@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -167,12 +168,14 @@ class HqClient:
     """One device's signed channel to HQ. Requests are serialised so sequence numbers arrive in order."""
 
     def __init__(self, url: str, *, device_id: str, key: Ed25519PrivateKey, ca_file: str | None,
-                 next_seq: Any, timeout_s: float = 10.0) -> None:
+                 next_seq: Callable[[], int], skip_seq: Callable[[], None] = lambda: None,
+                 timeout_s: float = 10.0) -> None:
         self._base = url.rstrip("/")
         self._verify = _require_pin(url, ca_file)
         self._device_id = device_id
         self._key = key
         self._next_seq = next_seq
+        self._skip_seq = skip_seq
         self._timeout = timeout_s
         self.device_id = device_id
         self._session = requests.Session()
@@ -188,10 +191,13 @@ class HqClient:
             try:
                 return self._signed(method, path, body)
             except HqRejected as exc:
-                # A stale-timestamp refusal carries HQ's clock: adopt the offset and try once more.
-                if exc.code != "stale_timestamp" or exc.server_time is None:
+                if exc.code == "stale_timestamp" and exc.server_time is not None:
+                    # The refusal carries HQ's clock: adopt the offset and try once more.
+                    self.clock_offset_s = exc.server_time - time.time()
+                elif exc.code == "replayed":
+                    self._skip_seq()  # another process of this device used higher numbers
+                else:
                     raise
-                self.clock_offset_s = exc.server_time - time.time()
                 return self._signed(method, path, body)
 
     def _signed(self, method: str, path: str, body: bytes) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 A value is the larger of "last value + 1" and the wall clock in microseconds, so two processes
 of the same device (the service and a `doctor` run) hand out increasing numbers without talking to
-each other. A floor is reserved on disk a minute ahead (hi-lo) so that a restart after the clock
-jumped back still continues above every number already used, without a disk sync per request.
+each other. A ceiling is reserved on disk a little ahead (hi-lo): a restart after the clock jumped
+back continues above every number already used, without a disk sync per request. A process that
+HQ tells "replayed" (another process of the device went ahead) skips past the reserved ceiling.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-RESERVE_AHEAD_US = 60 * 1_000_000
+RESERVE_AHEAD_US = 10 * 1_000_000
 
 
 class SequenceError(RuntimeError):
@@ -27,7 +28,10 @@ class RequestSequence:
         self._clock_us = clock_us
         self._lock = threading.Lock()
         self._reserved = self._read_reserved()
-        self._next = self._reserved + 1
+        # Numbers issued so far are at most the reserved ceiling and, unless the clock went back, at
+        # most "now"; only a clock that is behind the last reservation forces a jump above it.
+        clock_went_back = self._clock_us() < self._reserved - RESERVE_AHEAD_US
+        self._next = self._reserved + 1 if clock_went_back else 1
 
     def _read_reserved(self) -> int:
         try:
@@ -58,3 +62,8 @@ class RequestSequence:
                 self._reserve(value + RESERVE_AHEAD_US)
             self._next = value + 1
             return value
+
+    def skip_ahead(self) -> None:
+        """Continue above everything any process of this device may have reserved."""
+        with self._lock:
+            self._next = max(self._next, self._read_reserved() + 1)

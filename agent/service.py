@@ -113,7 +113,7 @@ class Service:
         try:
             return HqClient(enrollment.hq_url, device_id=enrollment.device_id, key=key,
                             ca_file=enrollment.ca_file, next_seq=self._sequence.next,
-                            timeout_s=self._config.hq.timeout_s)
+                            skip_seq=self._sequence.skip_ahead, timeout_s=self._config.hq.timeout_s)
         except HqError as exc:
             log.error("cannot talk to HQ: %s", exc)
             return None
