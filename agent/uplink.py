@@ -76,8 +76,8 @@ class Uplink:
                 self._send_heartbeat(client)
                 self._next_heartbeat = now + self._timing.heartbeat_interval_s
             if now >= self._next_policy:
-                self._pull_policy(client)
                 self._next_policy = now + self._timing.policy_interval_s
+                self._pull_policy(client)
             more = self._send_batch(client)
         except HqThrottled as exc:
             self._failed(exc)
@@ -173,7 +173,17 @@ class Uplink:
                 del self._dropped[reason]
 
     def _pull_policy(self, client: HqClient) -> None:
-        answer = client.request("GET", "/v1/policy")
+        """Fetch and adopt HQ's policy; a failure here never holds up event delivery."""
+        try:
+            answer = client.request("GET", "/v1/policy")
+        except HqRejected as exc:
+            if exc.status == 401 and exc.code in REVOKED_CODES:
+                raise
+            log.warning("policy pull refused: %s", exc)
+            return
+        except (HqBadAnswer, HqTooLarge) as exc:
+            log.warning("policy pull failed: %s", exc)
+            return
         document, signature = answer.get("policy"), answer.get("signature")
         version = document.get("version") if isinstance(document, dict) else None
         if version is not None and version == self._policy.version:

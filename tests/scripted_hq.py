@@ -10,10 +10,13 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.signing import sign_document
 
 
 @dataclass
@@ -32,20 +35,23 @@ class Seen:
     body: bytes
 
 
-def default_answer(method: str, path: str, body: bytes) -> Answer:
+def default_answer(method: str, path: str, body: bytes, policy_key: Ed25519PrivateKey | None = None) -> Answer:
     if path == "/v1/events":
         events = json.loads(body)["events"]
         return Answer(body={"accepted": len(events), "duplicates": 0, "server_time": time.time()})
     if path == "/v1/heartbeat":
         return Answer(body={"server_time": time.time(), "policy_version": None, "heartbeat_interval_s": 10})
+    if path == "/v1/policy" and policy_key is not None:
+        policy = {"version": 1, "issued_at": "2026-11-23T00:00:00Z", "body": {}}
+        return Answer(body={"policy": policy, "signature": sign_document(policy_key, policy), "server_time": time.time()})
     return Answer(status=404, body={"error": "not_found", "detail": path})
 
 
 class ScriptedHq:
-    def __init__(self, fallback: Callable[[str, str, bytes], Answer] = default_answer) -> None:
+    def __init__(self, *, policy_key: Ed25519PrivateKey | None = None) -> None:
         self.seen: list[Seen] = []
         self.script: dict[str, deque[Answer]] = {}
-        self._fallback = fallback
+        self._policy_key = policy_key
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -76,7 +82,7 @@ class ScriptedHq:
             queue = self.script.get(path)
             if queue:
                 return queue.popleft()
-        return self._fallback(method, path, body)
+        return default_answer(method, path, body, self._policy_key)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         hq = self

@@ -7,7 +7,6 @@ import socket
 import ssl
 import stat
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ from agent.config import AgentConfig
 from agent.enrollment import Enrollment, EnrollmentError
 from agent.hqclient import HqClient, HqError
 from agent.keystore import KeystoreUnavailable, open_keystore
+from agent.sequence import RequestSequence
 
 CLOCK_TOLERANCE_S = 60.0
 
@@ -85,7 +85,7 @@ def check_tls_pin(enrollment: Enrollment, timeout_s: float) -> Check:
     return Check("hq_tls", True, f"{host}:{port} presents a certificate from the pinned CA")
 
 
-def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment, next_seq: Callable[[], int]) -> Check:
+def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment, sequence: RequestSequence) -> Check:
     try:
         key = open_keystore(config.keystore, config_file=config.source).load()
     except KeystoreUnavailable as exc:
@@ -93,7 +93,7 @@ def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment, next_se
     if key is None:
         return Check("hq_auth", False, "no device key in the keystore", "enroll again with --force")
     client = HqClient(enrollment.hq_url, device_id=enrollment.device_id, key=key, ca_file=enrollment.ca_file,
-                      next_seq=next_seq, timeout_s=config.hq.timeout_s)
+                      next_seq=sequence.next, skip_seq=sequence.skip_ahead, timeout_s=config.hq.timeout_s)
     try:
         before = time.time()
         answer = client.request("GET", "/v1/policy")
@@ -112,7 +112,6 @@ def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment, next_se
 def run_doctor(config: AgentConfig, *, as_json: bool) -> int:
     """Exit 0 when every check passes, 1 when any fails (each failure says how to fix it)."""
     from agent.commands.common import emit
-    from agent.sequence import RequestSequence
     from agent.service import SEQUENCE_FILE
 
     source = str(config.source) if config.source else "defaults (no config file)"
@@ -124,7 +123,7 @@ def run_doctor(config: AgentConfig, *, as_json: bool) -> int:
         checks.append(tls)
         if tls.ok and checks[2].ok:
             sequence = RequestSequence(config.agent.state_dir / SEQUENCE_FILE)
-            checks.append(check_clock_and_signing(config, enrollment, sequence.next))
+            checks.append(check_clock_and_signing(config, enrollment, sequence))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         text = f"{mark} {check.name}: {check.detail}" + ("" if check.ok else f"\n     fix: {check.fix}")
