@@ -1,0 +1,76 @@
+"""The agent's command line as IT scripts see it: exit codes, stderr, --json."""
+
+import json
+import subprocess
+import sys
+
+AGENT = [sys.executable, "-m", "agent.cli"]
+
+
+def run(*args, **kw):
+    return subprocess.run([*AGENT, *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / "agent.toml"
+    path.write_text(f'[agent]\nstate_dir = "{tmp_path / "state"}"\n[keystore]\nbackend = "file"\n' + text)
+    return path
+
+
+def test_every_command_has_help():
+    for command in ["run", "enroll", "status", "doctor", "scan", "signin", "signout", "proof"]:
+        done = run(command, "--help")
+        assert done.returncode == 0 and "usage" in done.stdout, command
+    assert run("rules", "lint", "--help").returncode == 0
+
+
+def test_an_unknown_key_names_file_section_and_key(tmp_path):
+    config = write_config(tmp_path, "[spool]\nmax_byte = 5\n")
+    done = run("--config", str(config), "status")
+    assert done.returncode == 2
+    assert str(config) in done.stderr and "max_byte" in done.stderr and "[spool]" in done.stderr
+
+
+def test_a_wrong_type_says_what_was_expected(tmp_path):
+    config = write_config(tmp_path, '[spool]\nbatch_size = "lots"\n')
+    done = run("--config", str(config), "status")
+    assert done.returncode == 2 and "batch_size" in done.stderr and "expected" in done.stderr
+
+
+def test_a_missing_config_file_is_an_error(tmp_path):
+    done = run("--config", str(tmp_path / "nope.toml"), "status")
+    assert done.returncode == 2 and "nope.toml" in done.stderr
+
+
+def test_status_of_a_fresh_install_says_not_enrolled(tmp_path):
+    done = run("--config", str(write_config(tmp_path, "")), "status", "--json")
+    assert done.returncode == 0
+    status = json.loads(done.stdout)
+    assert status["enrolled"] is False and status["running"] is False and status["spool_depth"] == 0
+
+
+def test_doctor_says_how_to_enroll_and_fails(tmp_path):
+    done = run("--config", str(write_config(tmp_path, "")), "doctor", "--json")
+    assert done.returncode == 1
+    checks = {c["check"]: c for c in map(json.loads, done.stdout.splitlines())}
+    assert checks["keystore"]["ok"] and checks["state_dir"]["ok"]
+    assert not checks["enrollment"]["ok"] and "terminal-guard enroll" in checks["enrollment"]["fix"]
+
+
+def test_doctor_and_enroll_say_what_to_configure_without_a_keyring(tmp_path):
+    # No desktop session here, so the keyring library has no usable backend: never a silent file fallback.
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\nstate_dir = "{tmp_path / "state"}"\n')
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    done = run("--config", str(config), "enroll", "--hq", "https://127.0.0.1:1", "--token", "t", env=env)
+    assert done.returncode == 2 and 'backend = "file"' in done.stderr and str(config) in done.stderr
+    assert not list((tmp_path / "state").glob("*.pem"))
+    doctor = run("--config", str(config), "doctor", env=env)
+    assert doctor.returncode == 1 and 'backend = "file"' in doctor.stdout
+
+
+def test_commands_of_later_issues_say_not_yet_available(tmp_path):
+    config = str(write_config(tmp_path, ""))
+    for args in (["scan"], ["rules", "lint", "x.yml"], ["signout"]):
+        done = run("--config", config, *args)
+        assert done.returncode == 2 and "not yet available" in done.stderr, args
