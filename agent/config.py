@@ -52,7 +52,7 @@ class KeystoreConfig:
 @dataclass(frozen=True)
 class SpoolConfig:
     max_bytes: int = 64 * 1024 * 1024
-    max_age_s: float = 7 * 86400
+    max_age_s: float = 7 * 86400.0
     batch_size: int = 200
 
 
@@ -205,9 +205,8 @@ class _Reader:
 
 def _check_cross_fields(reader: _Reader, uplink: UplinkConfig) -> None:
     if uplink.backoff_max_s < uplink.backoff_initial_s:
-        raise reader.fail(
-            "uplink", "backoff_max_s", f"a number >= backoff_initial_s ({uplink.backoff_initial_s:g})", uplink.backoff_max_s
-        )
+        expected = f"a number >= backoff_initial_s ({uplink.backoff_initial_s:g})"
+        raise reader.fail("uplink", "backoff_max_s", expected, uplink.backoff_max_s)
 
 
 def _parse(source: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import psutil
@@ -57,6 +57,16 @@ def tty_idle_seconds(terminals: Iterable[str | None], *, dev_dir: Path, now: flo
     return max(0.0, now - latest)
 
 
+def state_dir_for(*, euid: int, home: Path, environ: Mapping[str, str]) -> Path:
+    """The system state dir for root (the systemd service), the user's XDG state dir otherwise."""
+    if euid == 0:
+        return SYSTEM_STATE_DIR
+    xdg = environ.get("XDG_STATE_HOME", "")
+    # The XDG spec says a relative value is invalid and must be ignored.
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else home / ".local" / "state"
+    return base / APP_DIR_NAME
+
+
 class LinuxPlatform:
     name = "linux"
 
@@ -64,12 +74,7 @@ class LinuxPlatform:
         return CONFIG_PATH
 
     def default_state_dir(self) -> Path:
-        if os.geteuid() == 0:
-            return SYSTEM_STATE_DIR
-        xdg = os.environ.get("XDG_STATE_HOME", "")
-        # The XDG spec says a relative value is invalid and must be ignored.
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".local" / "state"
-        return base / APP_DIR_NAME
+        return state_dir_for(euid=os.geteuid(), home=Path.home(), environ=os.environ)
 
     def user_sessions(self) -> list[UserSession]:
         return [
