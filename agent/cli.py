@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--force", action="store_true", help="replace an existing enrollment")
     enroll.add_argument("--json", action="store_true")
 
+    unenroll = sub.add_parser("unenroll", help="tell HQ this PC is leaving and forget its identity (uninstall)")
+    unenroll.add_argument("--json", action="store_true")
+
     status = sub.add_parser("status", help="enrollment, HQ reachability, last heartbeat, spool, policy, staff")
     status.add_argument("--json", action="store_true")
 
@@ -66,13 +69,13 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return run_service(config)
     if args.command == "enroll":
-        from agent.commands.enroll import read_token, run_enroll
+        from agent.commands.enroll import run_enroll
 
-        token = read_token(args.token, args.token_file)
-        enrollment = run_enroll(config, hq_url=args.hq, token=token, ca=args.ca, force=args.force)
-        emit({"device_id": enrollment.device_id, "outlet_id": enrollment.outlet_id, "hq_url": enrollment.hq_url},
-             as_json=args.json, text=f"enrolled as device {enrollment.device_id} (outlet {enrollment.outlet_id})")
-        return 0
+        return run_enroll(config, args)
+    if args.command == "unenroll":
+        from agent.commands.enroll import run_unenroll
+
+        return run_unenroll(config, as_json=args.json)
     if args.command == "status":
         from agent.commands.status import collect_status
 

@@ -33,6 +33,8 @@ class HqConfig:
     url: str = ""
     ca_file: Path | None = None
     timeout_s: float = 10.0
+    # Installers drop the one-time token here; the service enrolls on first start and deletes it.
+    enroll_token_file: Path | None = None
 
 
 @dataclass(frozen=True)

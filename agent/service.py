@@ -16,6 +16,8 @@ from pathlib import Path
 from agent import __version__
 from agent.backoff import Backoff
 from agent.config import AgentConfig
+from agent.device import device_client, request_sequence
+from agent.enroll import enroll_from_preseed
 from agent.enrollment import Enrollment, EnrollmentError
 from agent.events import PRIORITY_HIGH, Event
 from agent.heartbeat import HeartbeatSource
@@ -23,7 +25,6 @@ from agent.hqclient import HqClient, HqError
 from agent.keystore import Keystore, KeystoreUnavailable
 from agent.platform import Platform
 from agent.policy import CurrentPolicy, PolicyError, PolicyStore
-from agent.sequence import RequestSequence
 from agent.spool import Spool
 from agent.status_file import StatusFile
 from agent.uplink import Uplink, UplinkTiming
@@ -32,7 +33,6 @@ from agent.workers import Worker
 log = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.sqlite3"
-SEQUENCE_FILE = "request-seq"
 POLICY_FILE = "policy.json"
 STOP_BUDGET_S = 10.0
 
@@ -63,7 +63,7 @@ class Service:
         self._state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.spool = open_spool(config)
         self.status = StatusFile(self._state_dir)
-        self._sequence = RequestSequence(self._state_dir / SEQUENCE_FILE)
+        self._sequence = request_sequence(config)
         self.policy = CurrentPolicy(None)
         enrollment = self._enrollment()
         if enrollment is not None:
@@ -94,27 +94,27 @@ class Service:
             log.error("%s", exc)
             return None
 
+    def _enroll_from_preseed(self) -> Enrollment | None:
+        try:
+            enrollment = enroll_from_preseed(self._config)
+        except EnrollmentError as exc:
+            log.error("enrollment from the installer's preseed failed (will retry): %s", exc)
+            return None
+        if enrollment is not None:
+            log.info("enrolled as device %s from the installer's preseed", enrollment.device_id)
+        return enrollment
+
     def _connect(self) -> HqClient | None:
         """A signed client for the current enrollment, or None while not enrolled."""
-        enrollment = self._enrollment()
+        enrollment = self._enrollment() or self._enroll_from_preseed()
         if enrollment is None:
             return None
         attach_policy(self.policy, self._state_dir, enrollment)
         if self._keystore is None:
             return None
         try:
-            key = self._keystore.load()
-        except KeystoreUnavailable as exc:
-            log.error("device key unavailable: %s", exc)
-            return None
-        if key is None:
-            log.error("enrolled as %s but the keystore holds no device key; re-enroll", enrollment.device_id)
-            return None
-        try:
-            return HqClient(enrollment.hq_url, device_id=enrollment.device_id, key=key,
-                            ca_file=enrollment.ca_file, next_seq=self._sequence.next,
-                            skip_seq=self._sequence.skip_ahead, timeout_s=self._config.hq.timeout_s)
-        except HqError as exc:
+            return device_client(self._config, enrollment, self._keystore, self._sequence)
+        except (KeystoreUnavailable, EnrollmentError, HqError) as exc:
             log.error("cannot talk to HQ: %s", exc)
             return None
 

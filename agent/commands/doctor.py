@@ -12,10 +12,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from agent.config import AgentConfig
+from agent.device import device_client, request_sequence
 from agent.enrollment import Enrollment, EnrollmentError
-from agent.hqclient import HqClient, HqError
+from agent.hqclient import HqError
 from agent.keystore import KeystoreUnavailable, open_keystore
-from agent.sequence import RequestSequence
 
 CLOCK_TOLERANCE_S = 60.0
 
@@ -85,15 +85,12 @@ def check_tls_pin(enrollment: Enrollment, timeout_s: float) -> Check:
     return Check("hq_tls", True, f"{host}:{port} presents a certificate from the pinned CA")
 
 
-def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment, sequence: RequestSequence) -> Check:
+def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment) -> Check:
     try:
-        key = open_keystore(config.keystore, config_file=config.source).load()
-    except KeystoreUnavailable as exc:
-        return Check("hq_auth", False, str(exc), "configure the keystore")
-    if key is None:
-        return Check("hq_auth", False, "no device key in the keystore", "enroll again with --force")
-    client = HqClient(enrollment.hq_url, device_id=enrollment.device_id, key=key, ca_file=enrollment.ca_file,
-                      next_seq=sequence.next, skip_seq=sequence.skip_ahead, timeout_s=config.hq.timeout_s)
+        keystore = open_keystore(config.keystore, config_file=config.source)
+        client = device_client(config, enrollment, keystore, request_sequence(config))
+    except (KeystoreUnavailable, EnrollmentError, HqError) as exc:
+        return Check("hq_auth", False, str(exc), "configure the keystore, or enroll again with --force")
     try:
         before = time.time()
         answer = client.request("GET", "/v1/policy")
@@ -112,7 +109,6 @@ def check_clock_and_signing(config: AgentConfig, enrollment: Enrollment, sequenc
 def run_doctor(config: AgentConfig, *, as_json: bool) -> int:
     """Exit 0 when every check passes, 1 when any fails (each failure says how to fix it)."""
     from agent.commands.common import emit
-    from agent.service import SEQUENCE_FILE
 
     source = str(config.source) if config.source else "defaults (no config file)"
     checks = [Check("config", True, source), check_state_dir(config), check_keystore(config)]
@@ -122,8 +118,7 @@ def run_doctor(config: AgentConfig, *, as_json: bool) -> int:
         tls = check_tls_pin(enrollment, config.hq.timeout_s)
         checks.append(tls)
         if tls.ok and checks[2].ok:
-            sequence = RequestSequence(config.agent.state_dir / SEQUENCE_FILE)
-            checks.append(check_clock_and_signing(config, enrollment, sequence))
+            checks.append(check_clock_and_signing(config, enrollment))
     for check in checks:
         mark = "ok  " if check.ok else "FAIL"
         text = f"{mark} {check.name}: {check.detail}" + ("" if check.ok else f"\n     fix: {check.fix}")
