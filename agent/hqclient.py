@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from urllib3.exceptions import HTTPError as Urllib3Error
 
 from agent import __version__
 from agent.signing import b64url, enrollment_message, public_key_text, sign_request
@@ -86,20 +87,25 @@ def _require_pin(url: str, ca_file: str | None) -> str | bool:
     raise HqError(f"{url}: HQ URL must be https:// (plain http only on loopback)")
 
 
-def _decode(response: requests.Response) -> dict[str, Any]:
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise HqBadAnswer(f"HQ answer of {len(response.content)} bytes is over the limit")
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: dict[str, str]
+    content: bytes
+
+
+def _decode(response: _Answer) -> dict[str, Any]:
     try:
         data = json.loads(response.content)
     except ValueError as exc:
-        raise HqBadAnswer(f"HQ answered {response.status_code} with non-JSON: {exc}") from exc
+        raise HqBadAnswer(f"HQ answered {response.status} with non-JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise HqBadAnswer(f"HQ answered {response.status_code} with JSON that is not an object")
+        raise HqBadAnswer(f"HQ answered {response.status} with JSON that is not an object")
     return data
 
 
-def _raise_for_answer(response: requests.Response, *, now: float) -> dict[str, Any]:
-    status = response.status_code
+def _raise_for_answer(response: _Answer, *, now: float) -> dict[str, Any]:
+    status = response.status
     if status == 429:
         raise HqThrottled(parse_retry_after(response.headers.get("Retry-After"), now=now))
     if status == 413:
@@ -120,13 +126,30 @@ def _raise_for_answer(response: requests.Response, *, now: float) -> dict[str, A
     return data
 
 
-def _send(session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
+def _pool(verify: str | bool, timeout_s: float) -> urllib3.PoolManager:
+    """Connections to HQ: the pinned CA only (never the system store), no automatic retries."""
+    timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
+    if isinstance(verify, str):
+        return urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=verify, timeout=timeout, retries=False,
+                                   maxsize=2)
+    return urllib3.PoolManager(timeout=timeout, retries=False, maxsize=2)
+
+
+def _send(pool: urllib3.PoolManager, method: str, url: str, *, body: bytes,
+          headers: dict[str, str]) -> _Answer:
     try:
-        return session.request(method, url, **kwargs)
-    except (TimeoutError, requests.ConnectionError, requests.Timeout) as exc:
+        response = pool.request(method, url, body=body or None, headers=headers, preload_content=False,
+                                redirect=False)
+        try:
+            # Read one byte past the limit so an oversized answer is recognised without holding it all.
+            content = response.read(MAX_ANSWER_BYTES + 1)
+        finally:
+            response.release_conn()
+    except (TimeoutError, OSError, Urllib3Error) as exc:
         raise HqUnavailable(f"HQ unreachable: {type(exc).__name__}: {exc}") from exc
-    except requests.RequestException as exc:
-        raise HqUnavailable(f"HQ request failed: {exc}") from exc
+    if len(content) > MAX_ANSWER_BYTES:
+        raise HqBadAnswer(f"HQ answer is over the {MAX_ANSWER_BYTES} byte limit")
+    return _Answer(response.status, dict(response.headers), content)
 
 
 @dataclass(frozen=True)
@@ -149,9 +172,9 @@ def enroll(url: str, *, token: str, key: Ed25519PrivateKey, ca_file: str | None,
         "os": os_name,
         "agent_version": __version__,
     }
-    with requests.Session() as session:
-        response = _send(session, "POST", url.rstrip("/") + "/v1/enroll", json=body, verify=verify,
-                         timeout=timeout_s)
+    with _pool(verify, timeout_s) as pool:
+        response = _send(pool, "POST", url.rstrip("/") + "/v1/enroll", body=json.dumps(body).encode("utf-8"),
+                         headers={"Content-Type": "application/json"})
     data = _raise_for_answer(response, now=time.time())
     try:
         return EnrollAnswer(
@@ -176,14 +199,13 @@ class HqClient:
         self._key = key
         self._next_seq = next_seq
         self._skip_seq = skip_seq
-        self._timeout = timeout_s
         self.device_id = device_id
-        self._session = requests.Session()
+        self._pool = _pool(self._verify, timeout_s)
         self._lock = threading.Lock()
         self.clock_offset_s = 0.0
 
     def close(self) -> None:
-        self._session.close()
+        self._pool.clear()
 
     def request(self, method: str, path: str, payload: Any | None = None) -> dict[str, Any]:
         body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode("utf-8")
@@ -206,8 +228,7 @@ class HqClient:
                                seq=self._next_seq(), timestamp=timestamp)
         headers["Content-Type"] = "application/json"
         sent = time.time()
-        response = _send(self._session, method, self._base + path, data=body, headers=headers,
-                         verify=self._verify, timeout=self._timeout)
+        response = _send(self._pool, method, self._base + path, body=body, headers=headers)
         data = _raise_for_answer(response, now=time.time())
         self._learn_offset(data, sent, time.time())
         return data

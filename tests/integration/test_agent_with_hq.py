@@ -98,13 +98,17 @@ def test_events_spooled_while_hq_is_down_for_60_s_are_stored_exactly_once(hq, tm
 
 
 def test_an_agent_killed_mid_upload_loses_and_duplicates_nothing(hq, tmp_path):
-    agent, _ = enrolled_agent(hq, tmp_path / "pc1", batch_size=100)
-    expected = feed(agent, 3000, "kill")
+    agent, _ = enrolled_agent(hq, tmp_path / "pc1", batch_size=50)
+    expected = feed(agent, 12000, "kill")
     rng = random.Random(5)
+    delivered_at_kills = []
     for _ in range(6):
         agent.start()
-        time.sleep(rng.uniform(1.0, 2.5))
+        time.sleep(rng.uniform(1.5, 3.0))
         agent.kill()
+        delivered_at_kills.append(len(stored_events(hq)))
+    # The kills landed while uploads were under way, not before the first or after the last batch.
+    assert any(0 < n < len(expected) for n in delivered_at_kills), delivered_at_kills
     agent.start()
     try:
         assert_exactly_once(hq, expected, 90)
