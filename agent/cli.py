@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
     lint = rules_sub.add_parser("lint", help="validate Sigma-compatible rule files")
     lint.add_argument("paths", nargs="+", metavar="PATH")
+    lint.add_argument("--json", action="store_true")
 
     signin = sub.add_parser("signin", help="sign staff in on this terminal (password on stdin)")
     signin.add_argument("--staff", required=True, metavar="ID")
@@ -92,7 +93,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "rules":
         from agent.commands.rules import run_lint
 
-        return run_lint(args.paths)
+        return run_lint(args.paths, as_json=args.json)
     raise CommandError(f"unknown command {args.command}")
 
 

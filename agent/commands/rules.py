@@ -1,9 +1,9 @@
-"""`terminal-guard rules lint`: validate rule files (arrives with the detection issue)."""
+"""`terminal-guard rules lint`: validate Sigma-compatible rule files, every error with file and field."""
 
 from __future__ import annotations
 
-from agent.commands.common import CommandError
 
+def run_lint(paths: list[str], *, as_json: bool) -> int:
+    from agent.rules.lint_report import run_lint as report
 
-def run_lint(paths: list[str]) -> int:
-    raise CommandError("rules lint: not yet available (arrives with the detection issue)")
+    return report(paths, as_json=as_json)

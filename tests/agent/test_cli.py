@@ -71,6 +71,23 @@ def test_doctor_and_enroll_say_what_to_configure_without_a_keyring(tmp_path):
 
 def test_commands_of_later_issues_say_not_yet_available(tmp_path):
     config = str(write_config(tmp_path, ""))
-    for args in (["scan"], ["rules", "lint", "x.yml"], ["signout"]):
+    for args in (["signin", "--staff", "s1"], ["signout"], ["proof", "--method", "GET", "--url", "https://w"]):
         done = run("--config", config, *args)
         assert done.returncode == 2 and "not yet available" in done.stderr, args
+
+
+def test_rules_lint_names_file_and_field_of_each_error(tmp_path):
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "title: chromedriver\nid: 5b0f7c1e-3c56-4a53-9a8e-0d3c6a1f2b11\nstatus: test\nlevel: high\n"
+        "logsource: {category: process_creation}\n"
+        "detection: {sel: {Image|endswith: '\\\\chromedriver.exe'}, condition: sel}\n")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("title: broken\nlogsource: {category: process_creation}\n"
+                   "detection: {sel: {Image|nosuchmodifier: x}, condition: sel}\n")
+    assert run("rules", "lint", str(good)).returncode == 0
+    done = run("rules", "lint", "--json", str(good), str(bad))
+    assert done.returncode == 1
+    errors = [json.loads(line) for line in done.stdout.splitlines()][:-1]
+    assert errors and all(e["file"].startswith(str(bad)) for e in errors)
+    assert any("nosuchmodifier" in e["field"] + e["message"] for e in errors)
