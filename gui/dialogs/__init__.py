@@ -1,0 +1,1 @@
+"""The tray's dialogs: sign-in, policy acknowledgement, alerts and diagnostics."""
