@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent import __version__
+from agent.alerts import AlertBook
 from agent.backoff import Backoff
+from agent.channel_handlers import ChannelHandlers
 from agent.config import AgentConfig
 from agent.device import device_client, request_sequence
 from agent.enroll import enroll_from_preseed
@@ -23,6 +25,7 @@ from agent.events import PRIORITY_HIGH, Event
 from agent.heartbeat import HeartbeatSource
 from agent.hqclient import HqClient, HqError
 from agent.keystore import Keystore, KeystoreUnavailable
+from agent.localchannel.server import LocalChannelServer, default_address
 from agent.platform import Platform
 from agent.policy import CurrentPolicy, PolicyError, PolicyStore
 from agent.spool import Spool
@@ -35,6 +38,10 @@ log = logging.getLogger(__name__)
 SPOOL_FILE = "spool.sqlite3"
 POLICY_FILE = "policy.json"
 STOP_BUDGET_S = 10.0
+
+
+def local_channel_address(config: AgentConfig) -> str:
+    return default_address(config.agent.state_dir)
 
 
 def spool_path(config: AgentConfig) -> Path:
@@ -60,7 +67,8 @@ class Service:
         self._platform = platform
         self._keystore = keystore
         self._state_dir = config.agent.state_dir
-        self._state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # 0711: staff may reach the local channel's socket inside, but not list or read anything.
+        self._state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
         self.spool = open_spool(config)
         self.status = StatusFile(self._state_dir)
         self._sequence = request_sequence(config)
@@ -83,6 +91,10 @@ class Service:
         )
         self._uplink_worker = Worker("uplink", self.uplink.run)
         self._workers: list[Worker] = []
+        self.alerts = AlertBook(self._state_dir, self.spool.put)
+        handlers = ChannelHandlers(state_dir=self._state_dir, status=self.status, spool=self.spool,
+                                   policy=self.policy, alerts=self.alerts, staff=lambda: None)
+        self._channel = LocalChannelServer(local_channel_address(config), handlers.table())
 
     def add_worker(self, name: str, target: Callable[[threading.Event], None]) -> None:
         self._workers.append(Worker(name, target))
@@ -124,6 +136,10 @@ class Service:
         self.status.update(started_at=time.time(), agent_version=__version__, running=True,
                            spool_depth=self.spool.depth(), policy_version=self.policy.version)
         log.info("agent %s started; state in %s", __version__, self._state_dir)
+        try:
+            self._channel.start()
+        except OSError as exc:
+            log.error("local channel unavailable (the tray cannot reach the agent): %s", exc)
         for worker in [*self._workers, self._uplink_worker]:
             worker.start()
         stop.wait()
@@ -132,6 +148,7 @@ class Service:
     def shutdown(self) -> int:
         """Stop sensors, record the stop, flush what HQ will take in the remaining budget."""
         deadline = time.monotonic() + STOP_BUDGET_S
+        self._channel.stop(1.0)
         for worker in self._workers:
             if not worker.stop(max(0.1, deadline - time.monotonic()) / 2):
                 log.warning("worker %s did not stop in time", worker.name)

@@ -79,7 +79,8 @@ def main() -> int:
                            check=True)
         procs.append(subprocess.Popen([*agent, "run"]))
         if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-            procs.append(subprocess.Popen([str(BIN / "terminal-guard-tray")]))
+            procs.append(subprocess.Popen([str(BIN / "terminal-guard-tray"), "--address",
+                                           str(state_dir / "agent.sock")]))
         else:
             print("run: no display, so no tray (set DISPLAY to see it)")
         print(f"\nTerminal Guard is running.\n  HQ:       {url}  (CA: {RUN / 'hq' / 'ca.pem'})\n"

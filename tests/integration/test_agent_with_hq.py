@@ -210,3 +210,25 @@ def test_unenroll_tells_hq_and_forgets_the_identity(hq, tmp_path):
     assert devices(hq)[device_id]["status"] == "revoked"
     assert agent.status()["enrolled"] is False
     assert not (agent.state_dir / "device-key.pem").exists()
+
+
+def test_the_tray_client_reads_status_from_the_running_agent(hq, tmp_path):
+    from agent.localchannel.client import AgentClient, AgentUnavailable
+
+    agent, device_id = enrolled_agent(hq, tmp_path / "pc1")
+    agent.start()
+    client = AgentClient(str(agent.state_dir / "agent.sock"))
+
+    def heartbeat_status():
+        try:
+            status = client.call("status")
+        except AgentUnavailable:
+            return None  # still starting
+        return status if status["last_heartbeat"] else None
+
+    try:
+        status = wait_until(heartbeat_status, 15, what="status over the local channel")
+        assert status["device_id"] == device_id and status["hq_reachable"] and status["staff"] is None
+        assert client.call("alerts") == {"pending": [], "past": []}
+    finally:
+        agent.stop()
