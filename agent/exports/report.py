@@ -1,0 +1,41 @@
+"""The finding for a file full of customer data: counts, hash, size, path, process. No values."""
+
+from __future__ import annotations
+
+from agent.exports.counter import PiiResult
+from agent.findings import Finding
+from agent.sensors.observations import ProcessInfo
+
+RULE = "export.bulk_customer_data"
+
+
+def _title(result: PiiResult) -> str:
+    counts = result.counts
+    return (
+        f"Bulk customer data in a file: {counts.get('mobile', 0)} mobile numbers, "
+        f"{counts.get('id_card', 0)} ID numbers, {result.pii_rows} rows with a phone and an address or name"
+    )
+
+
+def export_finding(*, severity: str, path: str, size: int, sha256: str, result: PiiResult, removable: bool,
+                   process: ProcessInfo | None = None, incomplete: str | None = None) -> Finding:
+    fields: dict[str, object] = {
+        "file.path": path,
+        "file.size": size,
+        "file.hash.sha256": sha256,
+        "file.removable": removable,
+        "pii.counts": dict(result.counts),
+        "rows": result.rows,
+        "pii.rows": result.pii_rows,
+        "pii.headers": list(result.headers),
+    }
+    if result.estimated:
+        fields["pii.estimated"] = list(result.estimated)  # sampled distinct counts, see distinct.py
+    if incomplete:
+        fields["scan.incomplete"] = incomplete
+    if process is not None:
+        fields["process.pid"] = process.pid
+        fields["process.name"] = process.name
+        if process.exe:
+            fields["process.executable"] = process.exe
+    return Finding(rule=RULE, title=_title(result), severity=severity, category="export", fields=fields)

@@ -1,0 +1,210 @@
+"""The export sensor: watchdog events on watch folders and removable drives -> settled files ->
+`FileWritten` observations on the output queue. It judges nothing (STYLE.md #1).
+
+Threads: watchdog's observer (its handler only converts and enqueues, STYLE.md #6) and one named
+worker that settles files, emits observations and polls the volume list so a USB stick is
+watched from the moment it is mounted. Both queues are bounded; drops are counted by reason.
+Native events (inotify, ReadDirectoryChangesW, FSEvents) are used when they work; otherwise,
+or when forced, the polling observer, and `mode` says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
+
+from agent.exports.settle import SettleTracker, Snapshot
+from agent.exports.volumes import Volumes, on_removable
+from agent.sensors.observations import FileWritten
+
+log = logging.getLogger(__name__)
+
+# Browsers and Office write these first and rename (or delete) them when done.
+PARTIAL_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp", ".swp", ".!ut", ".td")
+TICK_S = 0.2
+
+
+def is_partial(path: str) -> bool:
+    name = os.path.basename(path)
+    return name.startswith(("~$", ".~lock")) or name.lower().endswith(PARTIAL_SUFFIXES)
+
+
+class _Enqueue(FileSystemEventHandler):
+    """Runs on watchdog's thread: convert the event to (path, closed) and enqueue. Nothing else."""
+
+    def __init__(self, inbox: queue.Queue[tuple[str, bool]], drops: Counter[str]) -> None:
+        self._inbox = inbox
+        self._drops = drops
+
+    def _put(self, path: bytes | str, closed: bool) -> None:
+        try:
+            self._inbox.put_nowait((os.fsdecode(path), closed))
+        except queue.Full:
+            self._drops["event_queue_full"] += 1
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._put(event.src_path, False)
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._put(event.src_path, False)
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._put(event.dest_path, False)
+
+    def on_closed(self, event: FileSystemEvent) -> None:
+        if not event.is_directory:
+            self._put(event.src_path, True)
+
+
+def _snapshot(path: str) -> Snapshot | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns) if os.path.isfile(path) else None
+
+
+class ExportSensor:
+    def __init__(self, folders: Sequence[Path], out_queue: queue.Queue[FileWritten], *, volumes: Volumes,
+                 settle_s: float = 2.0, max_queue: int = 1000, force_polling: bool = False,
+                 volume_poll_s: float = 3.0, polling_interval_s: float = 1.0) -> None:
+        self._folders = [Path(folder) for folder in folders]
+        self._out = out_queue
+        self._volumes = volumes
+        self._force_polling = force_polling
+        self._volume_poll_s = volume_poll_s
+        self._polling_interval_s = polling_interval_s
+        self._inbox: queue.Queue[tuple[str, bool]] = queue.Queue(maxsize=max_queue)
+        self.drops: Counter[str] = Counter()
+        self._handler = _Enqueue(self._inbox, self.drops)
+        self._settle = SettleTracker(settle_s, max_queue)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tg-export-sensor", daemon=True)
+        self._native: BaseObserver | None = None
+        self._polling: BaseObserver | None = None
+        self._watches: dict[str, tuple[BaseObserver, ObservedWatch]] = {}
+        self._removable: list[Path] = []
+        self._next_volume_poll = 0.0
+
+    @property
+    def mode(self) -> str:
+        """Either "native" (every watch gets OS events) or "polling" (any watch, or all, is polled)."""
+        if self._native is None or any(observer is self._polling for observer, _ in self._watches.values()):
+            return "polling"
+        return "native"
+
+    @property
+    def watched(self) -> list[str]:
+        return sorted(self._watches)
+
+    def start(self) -> None:
+        if not self._force_polling:
+            self._native = self._start_native()
+        if self._native is None:
+            self._polling_observer()
+        self._refresh_watches()
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        for observer in (self._native, self._polling):
+            if observer is not None:
+                observer.stop()
+                observer.join(timeout)
+
+    def _start_native(self) -> BaseObserver | None:
+        try:
+            native = Observer()
+            if isinstance(native, PollingObserver):  # watchdog found no native API on this OS
+                return None
+            native.name = "tg-export-observer"
+            native.start()
+            return native
+        except OSError as exc:  # e.g. the inotify instance limit is reached
+            log.warning("native file events unavailable (%s); polling instead", exc)
+            return None
+
+    def _polling_observer(self) -> BaseObserver:
+        if self._polling is None:
+            self._polling = PollingObserver(timeout=self._polling_interval_s)
+            self._polling.name = "tg-export-poller"
+            self._polling.start()
+        return self._polling
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick(time.monotonic())
+            except Exception:  # the loop survives one bad tick; the traceback goes to the log
+                log.exception("export sensor tick failed")
+            self._stop.wait(TICK_S)
+
+    def _tick(self, now: float) -> None:
+        if now >= self._next_volume_poll:
+            self._next_volume_poll = now + self._volume_poll_s
+            self._refresh_watches()
+        while True:
+            try:
+                path, closed = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            if not is_partial(path) and not self._settle.touch(path, now, closed=closed):
+                self.drops["settle_full"] += 1
+        for path, size in self._settle.due(now, _snapshot):
+            self._emit(path, size)
+
+    def _emit(self, path: str, size: int) -> None:
+        observation = FileWritten(path=path, size=size, removable=on_removable(path, self._removable),
+                                  observed_at=time.time())
+        try:
+            self._out.put_nowait(observation)
+        except queue.Full:
+            self.drops["out_queue_full"] += 1
+
+    def _refresh_watches(self) -> None:
+        """Watch every existing folder and mounted removable drive; forget drives that went away."""
+        try:
+            self._removable = list(self._volumes.removable_mounts())
+        except OSError as exc:
+            log.warning("cannot list removable drives: %s", exc)
+        wanted = {str(path) for path in (*self._folders, *self._removable) if path.is_dir()}
+        for gone in set(self._watches) - wanted:
+            self._unschedule(gone)
+        for path in sorted(wanted - set(self._watches)):
+            self._schedule(path)
+
+    def _schedule(self, path: str) -> None:
+        if self._native is not None:
+            try:
+                self._watches[path] = (self._native, self._native.schedule(self._handler, path, recursive=True))
+                return
+            except OSError as exc:  # e.g. the inotify watch limit on a large tree
+                log.warning("native events unavailable for %s (%s); polling it", path, exc)
+        try:
+            polling = self._polling_observer()
+            self._watches[path] = (polling, polling.schedule(self._handler, path, recursive=True))
+        except OSError as exc:
+            log.warning("cannot watch %s: %s", path, exc)
+
+    def _unschedule(self, path: str) -> None:
+        observer, watch = self._watches.pop(path)
+        try:
+            observer.unschedule(watch)
+        except (KeyError, OSError) as exc:
+            log.debug("unschedule %s: %s", path, exc)

@@ -1,0 +1,133 @@
+"""Export-scan throughput: scan_file on a generated ~20 MB waybill CSV against reading + SHA-256 of
+the same file in the same run (the floor any scanner pays). Prints both, the ratio, the peak RSS
+growth of the scan, the time from closing a generated 10 MB export in a watched folder to its
+finding (real ExportSensor + scan_file), and one JSON line. Generated data only; about a minute
+at most.
+
+    .venv/bin/python bench/bench_exports.py [--mb 20] [--latency-mb 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import queue
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "agent" / "exports"))
+
+from exports_fakedata import HEADER, Generator  # noqa: E402
+
+from agent.exports.scan import scan_file  # noqa: E402
+from agent.exports.sensor import ExportSensor  # noqa: E402
+from agent.exports.volumes import FakeVolumes  # noqa: E402
+from agent.sensors.observations import FileWritten  # noqa: E402
+
+BUDGET_S = 60.0
+
+
+def generate(path: Path, target_bytes: int) -> int:
+    """Streams rows to disk; names come from a pool so Faker does not dominate the run."""
+    gen = Generator(seed=2024)
+    names = [gen.name() for _ in range(3000)]
+    rng = random.Random(1)
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER)
+        while handle.tell() < target_bytes:
+            for _ in range(1000):
+                writer.writerow([gen.waybill(), rng.choice(names), gen.mobile(), gen.address(), rng.choice(names),
+                                 gen.mobile(), gen.address(), f"{rng.uniform(0.1, 30):.2f}",
+                                 f"{rng.uniform(8, 90):.2f}"])
+            rows += 1000
+    return rows
+
+
+def baseline(path: Path) -> float:
+    started = time.perf_counter()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return time.perf_counter() - started
+
+
+def close_to_finding(tmp: Path, megabytes: float) -> float:
+    """Seconds from closing an export in a watched folder to its finding (sensor settle + scan)."""
+    source = tmp / "source.csv"
+    generate(source, int(megabytes * 1e6))
+    data = source.read_bytes()
+    watched = tmp / "Downloads"
+    watched.mkdir()
+    out: queue.Queue[FileWritten] = queue.Queue()
+    sensor = ExportSensor([watched], out, volumes=FakeVolumes())
+    sensor.start()
+    try:
+        with (watched / "export.csv").open("wb") as handle:
+            handle.write(data)
+        closed = time.perf_counter()
+        observation = out.get(timeout=30)
+        finding = scan_file(Path(observation.path))
+        elapsed = time.perf_counter() - closed
+    finally:
+        sensor.stop()
+    if finding is None:
+        raise RuntimeError("the watched export gave no finding")
+    return elapsed
+
+
+def sensor_mode() -> str:
+    probe = ExportSensor([], queue.Queue(), volumes=FakeVolumes())
+    probe.start()
+    probe.stop()
+    return probe.mode
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=20.0, help="size of the generated CSV in MB")
+    parser.add_argument("--latency-mb", type=float, default=10.0, help="size of the export for the latency run")
+    args = parser.parse_args()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tg-bench-exports-") as tmp:
+        path = Path(tmp) / "waybills.csv"
+        rows = generate(path, int(args.mb * 1e6))
+        size_mb = path.stat().st_size / 1e6
+        baseline(path)  # warm the page cache so both runs read from memory
+        base_s = min(baseline(path) for _ in range(3))
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        scan_started = time.perf_counter()
+        finding = scan_file(path)
+        scan_s = time.perf_counter() - scan_started
+        rss_growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+        latency_s = close_to_finding(Path(tmp), args.latency_mb)
+    if finding is None or finding.severity != "critical":
+        print("error: the generated export did not give a critical finding", file=sys.stderr)
+        return 2
+    scan_rate, base_rate = size_mb / scan_s, size_mb / base_s
+    print(f"file: {size_mb:.1f} MB, {rows} rows")
+    print(f"scan_file:        {scan_rate:8.1f} MB/s ({scan_s:.2f} s)")
+    print(f"read + sha256:    {base_rate:8.1f} MB/s ({base_s:.3f} s)")
+    print(f"ratio scan/base:  {scan_rate / base_rate:8.4f}")
+    print(f"peak RSS growth:  {rss_growth_mb:8.1f} MB")
+    print(f"close -> finding: {latency_s:8.2f} s for a {args.latency_mb:g} MB export (sensor: {sensor_mode()})")
+    print(json.dumps({"bench": "exports", "file_mb": round(size_mb, 2), "rows": rows,
+                      "scan_mb_s": round(scan_rate, 2), "baseline_mb_s": round(base_rate, 1),
+                      "ratio": round(scan_rate / base_rate, 5), "rss_growth_mb": round(rss_growth_mb, 1),
+                      "close_to_finding_s": round(latency_s, 2), "latency_mb": args.latency_mb,
+                      "elapsed_s": round(time.perf_counter() - began, 1), "budget_s": BUDGET_S}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
