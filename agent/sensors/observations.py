@@ -45,6 +45,9 @@ class NetworkConnection:
     observed_at: float
     remote_hostname: str | None = None
     protocol: str = "tcp"
+    # Which policy host list the remote address belongs to: "protected" (the waybill system)
+    # or "watched" (remote-control and tunnel services); None when it is in neither.
+    remote_group: str | None = None
 
 
 @dataclass(frozen=True)
