@@ -73,6 +73,13 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class ExportsConfig:
+    # Folders watched for exports of customer data; empty means every user's Downloads, Desktop,
+    # Documents and browser download folders. Removable drives are always watched.
+    folders: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     # Where the config was read from; not part of the config's value, so a config written by
     # render_config and read back compares equal to the original.
@@ -83,6 +90,7 @@ class AgentConfig:
     spool: SpoolConfig
     uplink: UplinkConfig
     log: LogConfig
+    exports: ExportsConfig = field(default_factory=ExportsConfig)
 
 
 class ConfigError(ValueError):
@@ -96,6 +104,7 @@ SECTIONS: dict[str, type] = {
     "spool": SpoolConfig,
     "uplink": UplinkConfig,
     "log": LogConfig,
+    "exports": ExportsConfig,
 }
 
 
@@ -196,6 +205,10 @@ class _Reader:
             if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
                 raise self.fail(section, key, "a finite number", raw)
             return float(raw)
+        if kind == "tuple[Path, ...]":
+            if not isinstance(raw, list):
+                raise self.fail(section, key, "a list of path strings", raw)
+            return tuple(self.path(section, f"{key}[{index}]", item) for index, item in enumerate(raw))
         return self.path(section, key, raw)
 
     def path(self, section: str, key: str, raw: Any) -> Path:
@@ -244,6 +257,7 @@ def _build(source: Path | None, values: dict[str, dict[str, Any]], platform: Pla
         spool=SpoolConfig(**values.get("spool", {})),
         uplink=UplinkConfig(**values.get("uplink", {})),
         log=LogConfig(**log_values),
+        exports=ExportsConfig(**values.get("exports", {})),
     )
 
 
@@ -274,7 +288,9 @@ def load_config(path: Path | None, *, platform: Platform | None = None) -> Agent
 # --- writing ------------------------------------------------------------------------------------
 
 
-def _toml_value(value: str | Path | int | float) -> str:
+def _toml_value(value: str | Path | int | float | tuple[Path, ...]) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     if isinstance(value, bool):
         raise TypeError("no config key takes a boolean")
     if isinstance(value, int):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.events import SEVERITY_PRIORITY, Event
+from agent.sensors.observations import ProcessInfo
 
 SEVERITIES = ("low", "medium", "high", "critical")
 CATEGORIES = ("automation", "scripting", "interception", "remote_access", "tunnel", "export", "sharing")
@@ -42,3 +43,15 @@ class Finding:
 
     def to_event(self) -> Event:
         return Event(kind="finding", body=self.to_dict(), priority=SEVERITY_PRIORITY[self.severity])
+
+
+def process_fields(proc: ProcessInfo | None, parent: ProcessInfo | None = None) -> dict[str, Any]:
+    """ECS-style fields naming a process (and its parent) in a finding."""
+    return {
+        "process.pid": proc.pid if proc else None,
+        "process.name": proc.name if proc else None,
+        "process.executable": proc.exe if proc else None,
+        "process.command_line": proc.command_line if proc else None,
+        "process.parent.name": parent.name if parent else None,
+        "process.parent.executable": parent.exe if parent else None,
+    }

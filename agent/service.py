@@ -1,4 +1,5 @@
-"""The agent service: assembles the workers, runs until told to stop, shuts down in bounded time.
+"""The agent service: assembles sensors, detection, channel and uplink; runs until told to stop;
+shuts down in bounded time.
 
 Detection keeps working without HQ and even before enrollment: everything goes to the spool,
 and the uplink delivers whenever it has an enrolled identity and a reachable HQ.
@@ -10,7 +11,6 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from agent import __version__
@@ -18,6 +18,7 @@ from agent.alerts import AlertBook
 from agent.backoff import Backoff
 from agent.channel_handlers import ChannelHandlers
 from agent.config import AgentConfig
+from agent.detection.assembly import build_detection
 from agent.device import device_client, request_sequence
 from agent.enroll import enroll_from_preseed
 from agent.enrollment import Enrollment, EnrollmentError
@@ -90,14 +91,11 @@ class Service:
             ),
         )
         self._uplink_worker = Worker("uplink", self.uplink.run)
-        self._workers: list[Worker] = []
         self.alerts = AlertBook(self._state_dir, self.spool.put)
+        self.detection = build_detection(config, policy=self.policy, spool=self.spool, alerts=self.alerts)
         handlers = ChannelHandlers(state_dir=self._state_dir, status=self.status, spool=self.spool,
                                    policy=self.policy, alerts=self.alerts, staff=lambda: None)
         self._channel = LocalChannelServer(local_channel_address(config), handlers.table())
-
-    def add_worker(self, name: str, target: Callable[[threading.Event], None]) -> None:
-        self._workers.append(Worker(name, target))
 
     def _enrollment(self) -> Enrollment | None:
         try:
@@ -140,8 +138,11 @@ class Service:
             self._channel.start()
         except OSError as exc:
             log.error("local channel unavailable (the tray cannot reach the agent): %s", exc)
-        for worker in [*self._workers, self._uplink_worker]:
-            worker.start()
+        self.detection.start()
+        exports = self.detection.export_sensor
+        self.status.update(exports_mode=exports.mode if exports else None,
+                           sensor_failures=self.detection.failures)
+        self._uplink_worker.start()
         stop.wait()
         return self.shutdown()
 
@@ -149,9 +150,7 @@ class Service:
         """Stop sensors, record the stop, flush what HQ will take in the remaining budget."""
         deadline = time.monotonic() + STOP_BUDGET_S
         self._channel.stop(1.0)
-        for worker in self._workers:
-            if not worker.stop(max(0.1, deadline - time.monotonic()) / 2):
-                log.warning("worker %s did not stop in time", worker.name)
+        self.detection.stop(max(0.1, deadline - time.monotonic()) / 4)
         self.spool.put(Event("agent.stopped", {"version": __version__, "reason": "service stop"},
                              priority=PRIORITY_HIGH))
         self._uplink_worker.stop(max(0.1, deadline - time.monotonic()) / 2)

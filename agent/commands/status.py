@@ -50,5 +50,7 @@ def collect_status(config: AgentConfig) -> dict[str, Any]:
         "policy_version": status.get("policy_version"),
         "policy_error": status.get("policy_error"),
         "staff": status.get("staff"),
+        "exports_mode": status.get("exports_mode"),
+        "sensor_failures": status.get("sensor_failures") or [],
         "agent_version": status.get("agent_version"),
     }

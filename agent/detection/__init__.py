@@ -1,0 +1,1 @@
+"""Detection: observations from sensors -> rules -> findings -> respond (spool, alerts)."""
