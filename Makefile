@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test lint bench system-deps clean package
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ system-deps:
 ## make bench: every benchmark; each prints a ratio against a baseline measured in the same run
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+## make package: what this machine can build, into dist/: the .deb, and the MSI around a staged
+## placeholder payload (or around a real PyInstaller payload: make package PAYLOAD=path/to/payload)
+package: system-deps
+	installer/linux/build_deb.sh --out dist
+	installer/windows/build_msi.sh $(if $(PAYLOAD),--payload $(PAYLOAD),--staged-payload) --out dist
 
 clean:
 	rm -rf $(VENV) .run build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
