@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from agent import __version__
 from agent.commands.common import CommandError, config_from, emit
@@ -31,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--ca", metavar="FILE", help="HQ CA certificate (PEM) to pin")
     enroll.add_argument("--force", action="store_true", help="replace an existing enrollment")
     enroll.add_argument("--json", action="store_true")
+
+    configure = sub.add_parser("configure", help="write agent.toml for a silent install (HQ URL, token, outlet, CA)")
+    configure.add_argument("--hq", metavar="URL")
+    configure.add_argument("--token", help="one-time enrollment token, kept in a 0600 file until first start")
+    configure.add_argument("--outlet", metavar="ID")
+    configure.add_argument("--ca", metavar="FILE", help="HQ CA certificate (PEM) to pin")
 
     unenroll = sub.add_parser("unenroll", help="tell HQ this PC is leaving and forget its identity (uninstall)")
     unenroll.add_argument("--json", action="store_true")
@@ -64,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
 def dispatch(args: argparse.Namespace) -> int:
     if args.command in NOT_YET:
         raise CommandError(f"{args.command}: not yet available ({NOT_YET[args.command]})")
+    if args.command == "configure":
+        from agent.commands.configure import run_configure
+        from agent.platform import current_platform
+
+        path = Path(args.config) if args.config else current_platform().default_config_path()
+        run_configure(path, hq=args.hq, token=args.token, outlet=args.outlet, ca=args.ca)
+        print(f"wrote {path}")
+        return 0
     config = config_from(args.config)
     if args.command == "run":
         from agent.commands.run import run_service

@@ -74,6 +74,9 @@ def enroll_device(config: AgentConfig, *, hq_url: str, token: str, ca: str | Non
                         hostname=socket.gethostname(), os_name=f"{pyplatform.system()} {pyplatform.release()}")
     except HqError as exc:
         raise EnrollmentError(f"enrollment with {hq_url} failed: {exc}") from exc
+    if config.agent.outlet_id and answer.outlet_id != config.agent.outlet_id:
+        raise EnrollmentError(f"HQ enrolled this PC for outlet {answer.outlet_id!r} but the config says "
+                              f"{config.agent.outlet_id!r}; ask HQ for a token of the right outlet")
     keystore.save(key)
     enrollment = Enrollment(device_id=answer.device_id, outlet_id=answer.outlet_id, hq_url=hq_url,
                             ca_file=ca_file, policy_public_key=answer.policy_public_key, enrolled_at=time.time())

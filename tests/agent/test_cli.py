@@ -91,3 +91,40 @@ def test_rules_lint_names_file_and_field_of_each_error(tmp_path):
     errors = [json.loads(line) for line in done.stdout.splitlines()][:-1]
     assert errors and all(e["file"].startswith(str(bad)) for e in errors)
     assert any("nosuchmodifier" in e["field"] + e["message"] for e in errors)
+
+
+def test_configure_writes_config_token_file_and_pinned_ca_without_contacting_hq(tmp_path):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    config = write_config(tmp_path, "[log]\nlevel = \"WARNING\"\n")
+    done = run("--config", str(config), "configure", "--hq", "https://hq.example:8443", "--token", "tok-123",
+               "--outlet", "o-5", "--ca", str(ca))
+    assert done.returncode == 0, done.stderr
+    from agent.config import load_config
+
+    loaded = load_config(config)
+    assert loaded.hq.url == "https://hq.example:8443" and loaded.agent.outlet_id == "o-5"
+    assert loaded.log.level == "WARNING"  # what the file already said is kept
+    assert loaded.hq.enroll_token_file.read_text() == "tok-123"
+    assert oct(loaded.hq.enroll_token_file.stat().st_mode & 0o777) == "0o600"
+    assert "tok-123" not in config.read_text()
+    assert loaded.hq.ca_file.read_bytes() == ca.read_bytes()
+
+
+def test_configure_refuses_a_bad_url_and_treats_empty_values_as_not_given(tmp_path):
+    config = write_config(tmp_path, "")
+    done = run("--config", str(config), "configure", "--hq", "ftp://x", "--token", "")
+    assert done.returncode == 2 and "--hq" in done.stderr
+    assert run("--config", str(config), "configure", "--hq", "", "--token", "", "--ca", "").returncode == 0
