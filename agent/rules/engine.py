@@ -4,8 +4,13 @@ A `RuleSet` is immutable once built and holds only pure predicates, so any numbe
 threads may call `match_process` / `match_connection` at once. Each event is flattened once into
 a `Record` (fields.py); only the rules of the event's log source are considered, and of those
 only the rules whose required literals occur in the event (an index from literal to rules, see
-compiler.required_literals) or that have no such literal. With a thousand rules that skips
+tree.required_literals) or that have no such literal. With a thousand rules that skips
 almost all predicate calls, which a plain loop over every rule cannot do.
+
+This module evaluates rules and never imports pySigma or PyYAML itself: `from_texts` loads the
+loader (which does) only when called, and `from_compiled` rebuilds a set from the JSON form that
+a compile worker produced (isolated.py), so a service that compiles in a child process keeps
+neither library in memory.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.findings import Finding
+from agent.rules.codec import dump_rules, load_rules
+from agent.rules.compiled import CompiledRule
 from agent.rules.errors import RuleError
 from agent.rules.fields import (
     NETWORK_CONNECTION,
@@ -28,7 +35,6 @@ from agent.rules.fields import (
     network_fields,
     process_fields,
 )
-from agent.rules.loader import CompiledRule, load_text
 from agent.sensors.observations import NetworkConnection, ProcessInfo, ProcessStarted
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -122,6 +128,8 @@ class RuleSet:
         A rule whose id repeats an earlier rule's id is rejected, so that a policy rule cannot
         silently shadow a built-in one (or the reverse).
         """
+        from agent.rules.loader import load_text  # pySigma + PyYAML: imported only by processes that compile
+
         rules: list[CompiledRule] = []
         errors: list[RuleError] = []
         seen: dict[str, str] = {}
@@ -143,6 +151,20 @@ class RuleSet:
         texts, errors = _read_rule_files(paths)
         ruleset, problems = cls.from_texts(texts)
         return ruleset, errors + problems
+
+    @classmethod
+    def from_compiled(cls, data: object) -> RuleSet:
+        """Rebuild a set from `to_compiled()` output (after a JSON round trip), without pySigma.
+
+        The document is validated strictly: anything that does not follow the format (codec.py)
+        raises `CompiledFormatError` (a ValueError) naming the place, and the caller should
+        compile from the rule texts again.
+        """
+        return cls(load_rules(data))
+
+    def to_compiled(self) -> dict[str, Any]:
+        """The JSON-ready form of this set: format version, each rule's metadata and condition tree."""
+        return dump_rules(self._rules)
 
     def match_process(self, event: ProcessStarted) -> list[Finding]:
         record = make_record(process_fields(event))

@@ -12,7 +12,8 @@ class RuleError:
     `field` is a dotted path into the rule document, e.g. `logsource.category`,
     `detection.selection.CommandLine|expand` or `detection.condition`; the pseudo-fields
     `path` (the file could not be read), `yaml` (the text is not YAML) and `document`
-    (the YAML is not a rule mapping) cover errors that have no field of their own.
+    (the YAML is not a rule mapping) cover errors that have no field of their own; `compiler`
+    (file "rule compiler") says that the compile worker failed (isolated.py).
     """
 
     file: str

@@ -12,7 +12,6 @@ produce) is rejected with its reason rather than silently matching nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
@@ -23,10 +22,13 @@ from sigma.rule import SigmaDetectionItem, SigmaRule
 from sigma.rule.base import SigmaYAMLLoader, check_alias_expansion
 
 from agent.findings import CATEGORIES
+from agent.rules.compiled import CompiledRule, build_rule
 from agent.rules.compiler import compile_conditions
 from agent.rules.errors import RuleError, RuleRejected
 from agent.rules.fields import FIELDS_BY_CATEGORY, NETWORK_CONNECTION, PROCESS_CREATION, known_fields
-from agent.rules.matchers import Predicate, RegexError, compile_regex, regex_error_text
+from agent.rules.matchers import RegexError, compile_regex, regex_error_text
+
+__all__ = ["CompiledRule", "load_text"]
 
 MAX_RULE_BYTES = 1 << 20
 PRODUCTS = ("windows", "linux", "macos")
@@ -77,18 +79,6 @@ _META_FIELDS: dict[type[Exception], str] = {
 
 Scalar = str | int | float | bool | None
 _SCALARS = (str, int, float, bool, type(None))
-
-
-@dataclass(frozen=True)
-class CompiledRule:
-    key: str  # Sigma id, else name, else the file's stem
-    title: str
-    severity: str
-    category: str
-    logsource: str  # process_creation | network_connection
-    file: str
-    predicate: Predicate = field(repr=False, compare=False)
-    literals: frozenset[str] | None = field(repr=False, compare=False)
 
 
 class _Problems:
@@ -373,22 +363,14 @@ def _build(label: str, document: dict[Any, Any], category: str, rule_category: s
     if problems:
         return None
     try:
-        predicate, literals = compile_conditions(trees)
+        node = compile_conditions(trees)
     except RuleRejected as exc:
         problems.add(exc.field, exc.message)
         return None
     level = str(rule.level) if rule.level is not None else "medium"
     key = str(rule.id) if rule.id is not None else rule.name or PurePath(label.split("#")[0]).stem
-    return CompiledRule(
-        key=key,
-        title=rule.title,
-        severity=SEVERITY_BY_LEVEL.get(level, "medium"),
-        category=rule_category,
-        logsource=category,
-        file=label,
-        predicate=predicate,
-        literals=literals,
-    )
+    return build_rule(key=key, title=rule.title, severity=SEVERITY_BY_LEVEL.get(level, "medium"),
+                      category=rule_category, logsource=category, file=label, node=node)
 
 
 def _message(error: Exception) -> str:

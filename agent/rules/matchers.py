@@ -77,16 +77,25 @@ class StrTest:
 
 @dataclass(frozen=True)
 class GlobTest:
-    """A string with inner wildcards, compiled to an anchored RE2 pattern over (folded) values."""
+    """A string with inner wildcards: an RE2 pattern (dot-all) that must match a whole (folded) value.
 
-    pattern: Pattern
+    The pattern is kept as text so that the spec is plain data (it is serialised, see codec.py);
+    it is compiled once, by `compile_leaf`.
+    """
+
+    pattern: str
     literal: str  # longest wildcard-free run, casefolded: a match always contains it
     cased: bool = False
 
 
 @dataclass(frozen=True)
 class RegexTest:
-    pattern: Pattern
+    """A rule's `|re` pattern (RE2 syntax), searched anywhere in the raw value."""
+
+    pattern: str
+    ignorecase: bool = False
+    multiline: bool = False
+    dotall: bool = False
     literals: frozenset[str] | None = None  # see regex_literals.py
 
 
@@ -181,12 +190,13 @@ def _contains_test(needles: tuple[str, ...]) -> Callable[[str], bool] | None:
 
 
 def _glob(test: GlobTest) -> ValuesTest:
-    fullmatch = test.pattern.fullmatch
+    fullmatch = compile_regex(test.pattern, dotall=True).fullmatch
     return lambda values: any(fullmatch(v) is not None for v in values)
 
 
 def _regex(test: RegexTest) -> ValuesTest:
-    search = test.pattern.search
+    search = compile_regex(test.pattern, ignorecase=test.ignorecase, multiline=test.multiline,
+                           dotall=test.dotall).search
     return lambda values: any(search(v) is not None for v in values)
 
 
@@ -292,7 +302,11 @@ _NONE: Values = ()
 
 
 def compile_leaf(field: str | None, tests: Sequence[ValueTestSpec]) -> Predicate:
-    """Predicate for "field matches any of tests"; field None searches every field (keywords)."""
+    """Predicate for "field matches any of tests"; field None searches every field (keywords).
+
+    Raises RegexError when a glob or regex pattern is not valid RE2 (only a damaged compiled
+    rule set can carry one: the compiler validates every pattern it emits).
+    """
     parts = _values_tests(tests)
     if len(parts) == 1:
         on_folded, match = parts[0]

@@ -1,8 +1,9 @@
 """Hypothesis: the loader turns any input into rules or located errors, never an exception; the literal
-prefilter never changes which rules match."""
+prefilter never changes which rules match; the compiled JSON form changes nothing."""
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any
 
@@ -11,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.rules import RuleSet
+from agent.rules.codec import dump_rules, load_rules
+from agent.rules.compiled import CompiledRule
 from agent.rules.fields import make_record, process_fields
 from agent.rules.loader import load_text
 from tests.agent.rules.builders import proc
@@ -168,3 +171,30 @@ def test_trigram_buckets_find_literals_anywhere_in_the_event() -> None:
     event = proc(r"C:\Tools\tool7x2.exe", "tool7x2.exe -opt7 ab")
     findings = RuleSet(FILLER).match_process(event)
     assert [f.title for f in findings] == ["filler 7"]
+
+
+# ---------------------------------------------------------------- compiled JSON round trip
+
+
+def _round_trip(rules: list[CompiledRule]) -> list[CompiledRule]:
+    return load_rules(json.loads(json.dumps(dump_rules(rules), allow_nan=False)))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(detections(), st.sampled_from(["process_creation", "network_connection"]))
+def test_any_compiled_rule_survives_the_json_round_trip_unchanged(detection: dict[str, Any], category: str) -> None:
+    text = yaml.safe_dump({"title": "fuzz", "logsource": {"category": category}, "detection": detection},
+                          allow_unicode=True)
+    rules, _ = load_text("det.yml", text)
+    copies = _round_trip(rules)
+    assert [r.node for r in copies] == [r.node for r in rules]
+    assert [r.literals for r in copies] == [r.literals for r in rules]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(fuzz_rule(), min_size=1, max_size=4), EVENT_TEXT, EVENT_TEXT, EVENT_TEXT)
+def test_round_tripped_rules_match_exactly_the_same_events(texts: list[str], line: str, image: str, user: str) -> None:
+    rules = [rule for index, text in enumerate(texts) for rule in load_text(f"r{index}.yml", text)[0]]
+    event = proc("C:\\" + image, line, user=user or None)
+    expected = [f.rule for f in RuleSet(rules).match_process(event)]
+    assert [f.rule for f in RuleSet(_round_trip(rules)).match_process(event)] == expected
