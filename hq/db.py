@@ -154,7 +154,3 @@ def make_sessions(engine: Engine) -> sessionmaker:
 
 def create_schema(engine: Engine) -> None:
     Base.metadata.create_all(engine)
-
-
-def dialect_name(engine: Engine) -> str:
-    return engine.dialect.name

@@ -38,6 +38,9 @@ class Settings:
     bench_noop: bool = False
     # Requests in flight above this get 429 + Retry-After; None means no limit.
     max_inflight: int | None = None
+    # The interval HQ suggests to agents, and assumes for devices that never reported their own
+    # (the agent's configuration decides its real interval and reports it in each heartbeat).
+    heartbeat_interval_s: float = 10.0
     # Heartbeat state and buffered audit records reach the database this often.
     flush_interval_s: float = 1.0
     # The accepted window of a signed request's timestamp around the server clock.
@@ -54,7 +57,3 @@ class Settings:
         if self.silence_check_s is not None:
             return self.silence_check_s
         return min(5.0, max(0.2, self.silent_after_s / 4))
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        return normalize_db_url(self.db_url)

@@ -150,7 +150,7 @@ def _server_cert_fits(files: TlsFiles, names: list[str]) -> bool:
 
 def ensure_tls(data_dir: Path, bind_host: str) -> TlsFiles:
     """Make the CA once, and a server certificate whenever the current one does not fit."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     files = tls_files(data_dir)
     if not (files.ca_cert.exists() and files.ca_key.exists()):
         _make_ca(files)

@@ -84,7 +84,7 @@ def main() -> int:
         else:
             print("run: no display, so no tray (set DISPLAY to see it)")
         print(f"\nTerminal Guard is running.\n  HQ:       {url}  (CA: {RUN / 'hq' / 'ca.pem'})\n"
-              f"  console:  {url}/docs  (API; the web console arrives with the HQ-console issue)\n"
+              f"  API:      {url}/openapi.json  (the web console arrives with the HQ-console issue)\n"
               f"  agent:    {BIN / 'terminal-guard'} --config {config} status\n"
               f"  devices:  {BIN / 'terminal-guard-hq'} --data-dir {RUN / 'hq'} devices\n"
               "Ctrl-C stops everything.\n", flush=True)

@@ -56,8 +56,14 @@ def consume_token(session: Session, *, token: str, now: float) -> str | None:
     return session.execute(stmt).scalar_one_or_none()
 
 
+RACED = "raced_token"
+
+
 def token_failure_reason(session: Session, *, token: str, now: float) -> str:
-    """Why a token was refused, for the audit log only: the client is told nothing this precise."""
+    """Why a token would be refused, for the audit log only (the client is told nothing this precise).
+
+    RACED means it looks usable: it is refused only if a concurrent enrollment took its last use.
+    """
     row = session.get(EnrollmentToken, hash_token(token))
     if row is None:
         return "unknown_token"
@@ -65,7 +71,7 @@ def token_failure_reason(session: Session, *, token: str, now: float) -> str:
         return "expired_token"
     if row.uses_left <= 0:
         return "used_up_token"
-    return "raced_token"
+    return RACED
 
 
 def list_tokens(session: Session) -> list[EnrollmentToken]:

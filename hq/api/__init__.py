@@ -1,0 +1,1 @@
+"""The HTTP face of HQ: thin routes over hq.store and hq.enrollment."""
