@@ -43,7 +43,8 @@ def default_answer(method: str, path: str, body: bytes, policy_key: Ed25519Priva
         return Answer(body={"server_time": time.time(), "policy_version": None, "heartbeat_interval_s": 10})
     if path == "/v1/policy" and policy_key is not None:
         policy = {"version": 1, "issued_at": "2026-11-23T00:00:00Z", "body": {}}
-        return Answer(body={"policy": policy, "signature": sign_document(policy_key, policy), "server_time": time.time()})
+        signature = sign_document(policy_key, policy)
+        return Answer(body={"policy": policy, "signature": signature, "server_time": time.time()})
     return Answer(status=404, body={"error": "not_found", "detail": path})
 
 

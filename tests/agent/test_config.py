@@ -136,7 +136,8 @@ def test_unknown_key_names_section_key_and_allowed_keys(tmp_path: Path, fake: Fa
     path = write(tmp_path, '[hq]\nurll = "https://x.test"\n')
     with pytest.raises(ConfigError) as caught:
         load_config(path, platform=fake)
-    assert str(caught.value) == f"{path}: [hq] urll: unknown key; allowed keys: ca_file, enroll_token_file, timeout_s, url"
+    allowed = "ca_file, enroll_token_file, timeout_s, url"
+    assert str(caught.value) == f"{path}: [hq] urll: unknown key; allowed keys: {allowed}"
 
 
 def test_top_level_key_outside_a_section_is_refused(tmp_path: Path, fake: FakePlatform) -> None:
