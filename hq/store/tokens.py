@@ -23,7 +23,8 @@ def create_token(session: Session, *, outlet_id: str, uses: int, ttl_s: float, n
         raise ValueError(f"uses: expected a positive number of uses, got {uses}")
     if ttl_s <= 0:
         raise ValueError(f"ttl: expected a positive duration, got {ttl_s} s")
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    # A recognisable prefix, and never a leading "-" that command lines would take for an option.
+    token = "tge_" + secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
         EnrollmentToken(
             token_hash=hash_token(token),

@@ -192,3 +192,19 @@ def test_revoke_is_idempotent_and_audited(cli: Cli, capsys: pytest.CaptureFixtur
     assert [r["action"] for r in cli.json("audit")] == ["revoke"]
     code, out, _ = cli("devices")
     assert code == 0 and "revoked" in out.splitlines()[1]
+
+
+def test_enrollment_tokens_never_start_like_a_command_line_option(tmp_path):
+    # A token beginning with "-" broke `terminal-guard enroll --token TOKEN` one time in 64.
+    import time
+
+    from hq.db import create_schema, make_engine, make_sessions
+    from hq.store.tokens import create_token
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'hq.sqlite3'}")
+    create_schema(engine)
+    with make_sessions(engine)() as session:
+        tokens = [create_token(session, outlet_id="o1", uses=1, ttl_s=60, now=time.time()) for _ in range(300)]
+        session.commit()
+    assert not [t for t in tokens if t.startswith("-")]
+    assert len(set(tokens)) == 300
