@@ -17,23 +17,29 @@ from typing import Protocol
 
 from agent.alerts import AlertBook
 from agent.config import AgentConfig
-from agent.detection.exports_worker import ExportScanner
+from agent.detection.exports_worker import ExportScanner, ScanInbox
 from agent.detection.pipeline import Detection, RulesLoader
 from agent.detection.respond import Responder
 from agent.exports.sensor import ExportSensor
 from agent.exports.volumes import default_volumes, default_watch_folders
 from agent.policy import CurrentPolicy
 from agent.rules import RuleSet, builtin_texts
+from agent.rules.isolated import compile_isolated
+from agent.sensors.connections import SharedSocketTable, default_socket_table
 from agent.sensors.network import NetworkSensor
-from agent.sensors.observations import FileWritten
+from agent.sensors.proc_events import ProcessEvents
 from agent.sensors.process import ProcessSensor
 from agent.sensors.sessions import SessionSensor
 from agent.spool import Spool
-from agent.workers import Worker
+from agent.workers import Worker, limit_malloc_arenas
 
 log = logging.getLogger(__name__)
 
-PROCESS_INTERVAL_S = 0.2  # new processes seen within 250 ms at about half the CPU of 0.1 s
+# Polling cadence where the kernel's process events are not available (Windows, or not root):
+# new processes seen within 250 ms at about half the CPU of 0.1 s. With them, ticks follow events.
+PROCESS_INTERVAL_S = 0.2
+# The network and session sensors tick every 2 s; one socket listing serves both.
+SOCKET_LISTING_MAX_AGE_S = 1.0
 
 
 class Component(Protocol):
@@ -66,13 +72,28 @@ class DetectionStack:
                 log.warning("%s did not stop within %.1f s", name, timeout)
 
 
+def _named(texts: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [*builtin_texts(), *((f"policy.rules[{i}]", text) for i, text in enumerate(texts))]
+
+
 def rules_loader(texts: tuple[str, ...]) -> RuleSet:
-    """Built-in rules plus the policy's; a bad policy rule is refused alone, with its reason logged."""
-    named = [*builtin_texts(), *((f"policy.rules[{i}]", text) for i, text in enumerate(texts))]
-    rules, errors = RuleSet.from_texts(named)
+    """Built-in rules plus the policy's, compiled in this process (one-shot commands)."""
+    rules, errors = RuleSet.from_texts(_named(texts))
     for error in errors:
         log.error("rule refused: %s", error)
     return rules
+
+
+def isolated_rules_loader(cache_dir: Path) -> RulesLoader:
+    """For the long-running service: compile in a child process so pySigma never occupies its memory."""
+
+    def load(texts: tuple[str, ...]) -> RuleSet:
+        rules, errors = compile_isolated(_named(texts), cache_dir=cache_dir)
+        for error in errors:
+            log.error("rule refused: %s", error)
+        return rules
+
+    return load
 
 
 def watch_folders(config: AgentConfig) -> list[Path]:
@@ -100,21 +121,26 @@ class _PrimedProcessSensor:
 
 
 def build_detection(config: AgentConfig, *, policy: CurrentPolicy, spool: Spool, alerts: AlertBook,
-                    load_rules: RulesLoader = rules_loader) -> DetectionStack:
+                    load_rules: RulesLoader | None = None) -> DetectionStack:
+    # Most of the service's threads start here; each would otherwise get a malloc arena of its own.
+    limit_malloc_arenas()
     respond = Responder(spool, alerts)
+    load_rules = load_rules or isolated_rules_loader(config.agent.state_dir / "rule-cache")
     detection = Detection(policy=policy, load_rules=load_rules, respond=respond)
-    inbox: queue.Queue[FileWritten] = queue.Queue(1000)
+    inbox: ScanInbox = queue.Queue(1000)
     scanner = ExportScanner(inbox, policy=policy, respond=respond)
-    network = NetworkSensor(detection.submit, protected_hosts=policy.body.protected_hosts)
+    sockets = SharedSocketTable(default_socket_table(), max_age_s=SOCKET_LISTING_MAX_AGE_S)
+    network = NetworkSensor(detection.submit, protected_hosts=policy.body.protected_hosts, lister=sockets)
     detection.on_policy(lambda body: network.set_hosts(body.protected_hosts))
     export_sensor = ExportSensor(watch_folders(config), inbox, volumes=default_volumes())
     stack = DetectionStack(detection=detection, export_sensor=export_sensor)
     stack.components = [
-        ("detection", Worker("detection", detection.run)),
-        ("export-scan", Worker("export-scan", scanner.run)),
-        ("process", _PrimedProcessSensor(ProcessSensor(detection.submit, interval_s=PROCESS_INTERVAL_S))),
+        ("detection", Worker("detection", detection.run, wake=detection.wake)),
+        ("export-scan", Worker("export-scan", scanner.run, wake=scanner.wake)),
+        ("process", _PrimedProcessSensor(ProcessSensor(detection.submit, interval_s=PROCESS_INTERVAL_S,
+                                                       events=ProcessEvents.open()))),
         ("network", network),
-        ("sessions", SessionSensor(detection.submit)),
+        ("sessions", SessionSensor(detection.submit, lister=sockets)),
         ("exports", export_sensor),
     ]
     return stack

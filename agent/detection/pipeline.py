@@ -1,11 +1,13 @@
 """The detection thread: observations in from sensors, findings out to respond.
 
 Sensors call `submit` from their own threads; it never blocks (a full queue drops and counts).
-Rules are recompiled when the policy in force changes, off the sensors' threads.
+Rules are recompiled when the policy in force changes, off the sensors' threads. Idle, the
+thread wakes only every POLICY_CHECK_S to look for a new policy; `wake` ends the wait at stop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 Observation = ProcessStarted | NetworkConnection | RemoteSession
 RulesLoader = Callable[[tuple[str, ...]], RuleSet]
+POLICY_CHECK_S = 2.0  # a new policy (host lists, rules) applies within this long while idle
 
 
 class Detection:
@@ -30,7 +33,7 @@ class Detection:
         self._policy = policy
         self._load_rules = load_rules
         self._respond = respond
-        self._queue: queue.Queue[Observation] = queue.Queue(queue_size)
+        self._queue: queue.Queue[Observation | None] = queue.Queue(queue_size)
         self._rules: RuleSet | None = None
         self._rules_for: tuple[str, ...] | None = None
         self._policy_seen: int | None = None
@@ -61,6 +64,11 @@ class Detection:
         except queue.Full:
             self.dropped["detection_queue_full"] += 1
 
+    def wake(self) -> None:
+        """Make `run` look at its stop event now (None in the queue means nothing else)."""
+        with contextlib.suppress(queue.Full):  # a full queue keeps the thread awake anyway
+            self._queue.put_nowait(None)
+
     def rules(self) -> RuleSet:
         wanted = self._policy.body.rules
         if self._rules is None or wanted != self._rules_for:
@@ -82,9 +90,11 @@ class Detection:
         self._follow_policy()
         while not stop.is_set():
             try:
-                observation = self._queue.get(timeout=0.5)
+                observation = self._queue.get(timeout=POLICY_CHECK_S)
             except queue.Empty:
                 self._follow_policy()
+                continue
+            if observation is None:
                 continue
             self.judged += 1
             for finding in self.judge(observation):

@@ -4,25 +4,29 @@
 Threads: watchdog's observer (its handler only converts and enqueues, STYLE.md #6) and one named
 worker that settles files, emits observations and polls the volume list so a USB stick is
 watched from the moment it is mounted. Both queues are bounded; drops are counted by reason.
+The worker sleeps on its inbox: it wakes for a file event, every TICK_S while files are still
+settling, and for the volume check every `volume_poll_s`; idle, that is all.
 Native events (inotify, ReadDirectoryChangesW, FSEvents) are used when they work; otherwise,
 or when forced, the polling observer, and `mode` says which.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
-from watchdog.observers.polling import PollingObserver
 
 from agent.exports.settle import SettleTracker, Snapshot
 from agent.exports.volumes import Volumes, on_removable
@@ -33,6 +37,12 @@ log = logging.getLogger(__name__)
 # Browsers and Office write these first and rename (or delete) them when done.
 PARTIAL_SUFFIXES = (".crdownload", ".part", ".partial", ".download", ".tmp", ".swp", ".!ut", ".td")
 TICK_S = 0.2
+BATCH_S = 0.05  # after a file event, let the rest of its burst queue up before the next tick
+Inbox = queue.Queue[tuple[str, bool] | None]  # None only wakes the worker (to stop)
+
+
+class OutQueue(Protocol):
+    def put_nowait(self, item: FileWritten, /) -> None: ...
 
 
 def is_partial(path: str) -> bool:
@@ -43,7 +53,7 @@ def is_partial(path: str) -> bool:
 class _Enqueue(FileSystemEventHandler):
     """Runs on watchdog's thread: convert the event to (path, closed) and enqueue. Nothing else."""
 
-    def __init__(self, inbox: queue.Queue[tuple[str, bool]], drops: Counter[str]) -> None:
+    def __init__(self, inbox: Inbox, drops: Counter[str]) -> None:
         self._inbox = inbox
         self._drops = drops
 
@@ -79,7 +89,7 @@ def _snapshot(path: str) -> Snapshot | None:
 
 
 class ExportSensor:
-    def __init__(self, folders: Sequence[Path], out_queue: queue.Queue[FileWritten], *, volumes: Volumes,
+    def __init__(self, folders: Sequence[Path], out_queue: OutQueue, *, volumes: Volumes,
                  settle_s: float = 2.0, max_queue: int = 1000, force_polling: bool = False,
                  volume_poll_s: float = 3.0, polling_interval_s: float = 1.0) -> None:
         self._folders = [Path(folder) for folder in folders]
@@ -88,7 +98,7 @@ class ExportSensor:
         self._force_polling = force_polling
         self._volume_poll_s = volume_poll_s
         self._polling_interval_s = polling_interval_s
-        self._inbox: queue.Queue[tuple[str, bool]] = queue.Queue(maxsize=max_queue)
+        self._inbox: Inbox = queue.Queue(maxsize=max_queue)
         self.drops: Counter[str] = Counter()
         self._handler = _Enqueue(self._inbox, self.drops)
         self._settle = SettleTracker(settle_s, max_queue)
@@ -121,6 +131,8 @@ class ExportSensor:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full inbox means the worker is awake anyway
+            self._inbox.put_nowait(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
         for observer in (self._native, self._polling):
@@ -131,7 +143,11 @@ class ExportSensor:
     def _start_native(self) -> BaseObserver | None:
         try:
             native = Observer()
-            if isinstance(native, PollingObserver):  # watchdog found no native API on this OS
+            # watchdog found no native API on this OS. The polling module is imported only when
+            # used (it is not needed with inotify/ReadDirectoryChangesW); if it was not imported,
+            # the observer cannot be one of its classes.
+            polling = sys.modules.get("watchdog.observers.polling")
+            if polling is not None and isinstance(native, polling.PollingObserver):
                 return None
             native.name = "tg-export-observer"
             native.start()
@@ -142,6 +158,8 @@ class ExportSensor:
 
     def _polling_observer(self) -> BaseObserver:
         if self._polling is None:
+            from watchdog.observers.polling import PollingObserver
+
             self._polling = PollingObserver(timeout=self._polling_interval_s)
             self._polling.name = "tg-export-poller"
             self._polling.start()
@@ -153,7 +171,19 @@ class ExportSensor:
                 self._tick(time.monotonic())
             except Exception:  # the loop survives one bad tick; the traceback goes to the log
                 log.exception("export sensor tick failed")
-            self._stop.wait(TICK_S)
+            self._wait_for_work()
+
+    def _wait_for_work(self) -> None:
+        """Block until a file event, the next settle check or the next volume check."""
+        now = time.monotonic()
+        timeout = TICK_S if len(self._settle) else max(0.0, self._next_volume_poll - now)
+        try:
+            first = self._inbox.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if first is not None:
+            self._take(first, time.monotonic())
+            self._stop.wait(BATCH_S)
 
     def _tick(self, now: float) -> None:
         if now >= self._next_volume_poll:
@@ -161,13 +191,18 @@ class ExportSensor:
             self._refresh_watches()
         while True:
             try:
-                path, closed = self._inbox.get_nowait()
+                item = self._inbox.get_nowait()
             except queue.Empty:
                 break
-            if not is_partial(path) and not self._settle.touch(path, now, closed=closed):
-                self.drops["settle_full"] += 1
+            if item is not None:
+                self._take(item, now)
         for path, size in self._settle.due(now, _snapshot):
             self._emit(path, size)
+
+    def _take(self, item: tuple[str, bool], now: float) -> None:
+        path, closed = item
+        if not is_partial(path) and not self._settle.touch(path, now, closed=closed):
+            self.drops["settle_full"] += 1
 
     def _emit(self, path: str, size: int) -> None:
         observation = FileWritten(path=path, size=size, removable=on_removable(path, self._removable),

@@ -4,15 +4,21 @@ Behind one small interface: Linux reads psutil's mounted partitions and sysfs
 (`/sys/class/block/<dev>` -> the disk's `removable` flag, or a USB bus in its device path, since
 USB hard disks report removable=0); Windows asks GetDriveTypeW for DRIVE_REMOVABLE (a USB hard
 disk reports DRIVE_FIXED there and is not covered); a fake serves tests.
+
+The export sensor asks every few seconds. On Linux the answer is kept until the mount table
+changes, which the kernel signals on /proc/self/mountinfo (poll() reports POLLPRI once per
+change), so an unchanged table costs one poll() instead of a partition listing and sysfs reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
 import os
 import re
+import select
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -47,20 +53,71 @@ class FakeVolumes:
         return list(self.mounts)
 
 
+class MountWatch:
+    """Tells whether the mount table changed since the last call (Linux mountinfo POLLPRI).
+
+    The first call answers True. Where the file cannot be watched, every call answers True.
+    """
+
+    def __init__(self, path: str = "/proc/self/mountinfo") -> None:
+        self._poll: select.poll | None = None
+        self._fd: int | None = None
+        self._first = True
+        try:
+            self._fd = os.open(path, os.O_RDONLY)
+            self._poll = select.poll()
+            self._poll.register(self._fd, select.POLLPRI | select.POLLERR)
+        except (OSError, AttributeError) as exc:  # AttributeError: no select.poll (Windows)
+            log.info("mount table changes cannot be watched (%s); listing partitions each time", exc)
+            self.close()
+
+    @property
+    def watching(self) -> bool:
+        return self._poll is not None
+
+    def changed(self) -> bool:
+        if self._first or self._poll is None:
+            self._first = False
+            return True
+        return bool(self._poll.poll(0))  # the kernel clears the change mark on this very poll
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fd, self._fd, self._poll = self._fd, None, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class LinuxVolumes:
+    """Removable mounts; with ``mounts_changed`` the last answer is kept while it says False."""
+
     def __init__(self, partitions: Callable[..., list[Any]] = psutil.disk_partitions,
-                 sys_root: Path = Path("/sys")) -> None:
+                 sys_root: Path = Path("/sys"), mounts_changed: Callable[[], bool] | None = None) -> None:
         self._partitions = partitions
         self._sys = sys_root
+        self._mounts_changed = mounts_changed
+        self._last: list[Path] | None = None
+        self.listings = 0
 
     def removable_mounts(self) -> list[Path]:
+        # Asked first, so a mount during the listing below shows as a change next time.
+        changed = self._mounts_changed() if self._mounts_changed is not None else True
+        if self._last is not None and not changed:
+            return list(self._last)
+        self._last = None
+        self.listings += 1
         try:
             parts = self._partitions(all=False)
         except OSError as exc:
             log.warning("cannot list partitions: %s", exc)
             return []
-        return [Path(part.mountpoint) for part in parts
-                if part.device.startswith("/dev/") and self._removable(Path(part.device).name)]
+        mounts = [Path(part.mountpoint) for part in parts
+                  if part.device.startswith("/dev/") and self._removable(Path(part.device).name)]
+        self._last = mounts
+        return list(mounts)
 
     def _removable(self, device: str) -> bool:
         node = self._sys / "class" / "block" / device
@@ -106,7 +163,10 @@ def removable_checker(volumes: Volumes) -> Callable[[Path], bool]:
 
 
 def default_volumes() -> Volumes:
-    return WindowsVolumes() if sys.platform == "win32" else LinuxVolumes()
+    if sys.platform == "win32":
+        return WindowsVolumes()
+    watch = MountWatch()
+    return LinuxVolumes(mounts_changed=watch.changed if watch.watching else None)
 
 
 # --- default watch folders -------------------------------------------------------------------

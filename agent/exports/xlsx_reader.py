@@ -2,14 +2,15 @@
 
 Read-only mode parses sheet XML incrementally; it does load the shared-string table whole, which
 is bounded by the archive budget checked before opening.
+
+openpyxl is imported on the first workbook: it costs about 5 MB and 80 ms, and the service may
+never see a workbook at all.
 """
 
 from __future__ import annotations
 
 import zipfile
 from typing import BinaryIO
-
-import openpyxl
 
 from agent.exports.cells import cell_text
 from agent.exports.limits import Limits, Unreadable, safe_reason
@@ -24,6 +25,8 @@ _DAMAGED = (zipfile.BadZipFile, KeyError, ValueError, TypeError, IndexError, Att
 def read_xlsx(stream: BinaryIO, archive: zipfile.ZipFile, sink: RowSink, limits: Limits,
               budget: UnpackBudget) -> None:
     check_archive(archive, "workbook", limits, budget)
+    import openpyxl
+
     try:
         workbook = openpyxl.load_workbook(stream, read_only=True, data_only=True, keep_links=False)
     except _DAMAGED as exc:

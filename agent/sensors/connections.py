@@ -1,16 +1,32 @@
-"""The machine's inet sockets with their owning pid, shared by the network and session sensors.
+"""The machine's inet sockets, shared by the network and session sensors, behind one small interface.
 
-``psutil.net_connections`` is one system call on Windows and a read of /proc/net on Linux. Where
-the OS refuses it as a whole (macOS, or a hardened Linux without the right capability) the
-fallback asks each process for its own sockets, skipping those that vanish or refuse.
+A ``SocketTable`` lists sockets and, separately, finds the process that owns the few a sensor keeps:
+
+- Linux (``linux_sockets.LinuxSocketTable``): one netlink sock_diag dump per table (/proc/net
+  text where that is refused); the owner of a socket is found only for the sockets asked about,
+  by their inode (``socket_owners``). ``psutil.net_connections`` instead reads /proc/net/tcp*
+  (milliseconds of kernel time each on a large hash table) and maps every socket to its pid on
+  every call by reading the link of every file descriptor of every process: far too much to do
+  every 2 s for the handful of sockets that matter.
+- Windows and others (``SocketLister``): ``psutil.net_connections`` is one system call on
+  Windows (GetExtendedTcpTable) and comes with the owning pid. Where the OS refuses it as a
+  whole (macOS, or a hardened Linux without the right capability) the fallback asks each process
+  for its own sockets, skipping those that vanish or refuse.
+- Tests: ``FakeSocketTable``.
+
+``SharedSocketTable`` lets sensors that tick at the same cadence share one listing.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
-from typing import Any
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import psutil
 
@@ -28,6 +44,21 @@ class Socket:
     remote_port: int | None
     status: str
     protocol: str  # "tcp" | "udp"
+    # Linux: the socket's inode, by which its owner is found on demand; None where pid came with it.
+    inode: int | None = None
+
+
+SocketList = list[Socket]  # (a method named ``list`` below would shadow the builtin in annotations)
+
+
+class SocketTable(Protocol):
+    def list(self) -> SocketList:
+        """Every inet socket now; ``pid`` may be left unresolved (None) where that is costly."""
+        ...
+
+    def with_owners(self, sockets: Iterable[Socket]) -> SocketList:
+        """The given sockets with ``pid`` filled in where the owner can be found."""
+        ...
 
 
 def _socket_from(conn: Any, pid: int | None) -> Socket | None:
@@ -46,7 +77,7 @@ def _socket_from(conn: Any, pid: int | None) -> Socket | None:
     )
 
 
-def _per_process(kind: str) -> list[Socket]:
+def _per_process(kind: str) -> SocketList:
     sockets: list[Socket] = []
     for proc in psutil.process_iter():
         try:
@@ -58,13 +89,13 @@ def _per_process(kind: str) -> list[Socket]:
 
 
 class SocketLister:
-    """Lists sockets; after the first refusal it goes straight to the per-process fallback."""
+    """psutil's table with owners included; after the first refusal, the per-process fallback."""
 
     def __init__(self, kind: str = "inet") -> None:
         self._kind = kind
         self.fallback = False
 
-    def list(self) -> list[Socket]:
+    def list(self) -> SocketList:
         if not self.fallback:
             try:
                 conns = psutil.net_connections(kind=self._kind)
@@ -74,6 +105,67 @@ class SocketLister:
             else:
                 return [s for c in conns if (s := _socket_from(c, c.pid)) is not None]
         return _per_process(self._kind)
+
+    def with_owners(self, sockets: Iterable[Socket]) -> SocketList:
+        return list(sockets)  # psutil gave the owner with each socket already
+
+
+class FakeSocketTable:
+    """Serves a fixed list; ``owners`` maps (local port, remote port) to the owning pid."""
+
+    def __init__(self, sockets: Iterable[Socket] = (), owners: dict[tuple[int, int | None], int] | None = None) -> None:
+        self.sockets = list(sockets)
+        self.owners = dict(owners or {})
+        self.listings = 0
+        self.owner_lookups = 0
+
+    def list(self) -> SocketList:
+        self.listings += 1
+        return list(self.sockets)
+
+    def with_owners(self, sockets: Iterable[Socket]) -> SocketList:
+        found = []
+        for sock in sockets:
+            self.owner_lookups += 1
+            pid = self.owners.get((sock.local_port, sock.remote_port))
+            found.append(sock if sock.pid is not None or pid is None else replace(sock, pid=pid))
+        return found
+
+
+class SharedSocketTable:
+    """One listing serves every sensor that asks within ``max_age_s`` of it (thread-safe)."""
+
+    def __init__(self, source: SocketTable, *, max_age_s: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._source = source
+        self._max_age = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._listed_at: float | None = None
+        self._sockets: list[Socket] = []
+        self.listings = 0
+
+    def list(self) -> SocketList:
+        with self._lock:
+            now = self._clock()
+            if self._listed_at is None or now - self._listed_at >= self._max_age:
+                self._sockets = self._source.list()
+                self._listed_at = now
+                self.listings += 1
+            return list(self._sockets)
+
+    def with_owners(self, sockets: Iterable[Socket]) -> SocketList:
+        with self._lock:  # the Linux owner cache is not thread-safe on its own
+            return self._source.with_owners(sockets)
+
+
+def default_socket_table(platform_name: str | None = None) -> SocketTable:
+    """sock_diag (or /proc/net) on Linux, psutil elsewhere."""
+    if (platform_name or sys.platform).startswith("linux"):
+        from agent.sensors.linux_sockets import LinuxSocketTable  # imports this module: late
+
+        return LinuxSocketTable()
+    return SocketLister("inet")
 
 
 def listening_ports(sockets: list[Socket]) -> set[int]:

@@ -153,13 +153,20 @@ class HostMatcher:
         self._resolver = resolver
         self._by_ip: dict[str, str] = {}
 
-    def refresh(self) -> None:
-        """Re-read names from the resolver (which looks up only those whose cache expired)."""
+    def refresh(self) -> bool:
+        """Re-read names from the resolver (which looks up only those whose cache expired).
+
+        True when the name -> IP map changed, so callers can drop what they derived from it.
+        """
+        if not self._hosts.names:
+            return False
         by_ip: dict[str, str] = {}
         for name in self._hosts.names:
             for ip in self._resolver.addresses(name):
                 by_ip.setdefault(ip, name)
+        changed = by_ip != self._by_ip
         self._by_ip = by_ip
+        return changed
 
     def match(self, ip: str) -> tuple[bool, str | None]:
         """(matched, host name when the IP belongs to a named host)."""

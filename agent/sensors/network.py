@@ -1,8 +1,10 @@
 """Network sensor: which process talks to the protected hosts and to remote-control/tunnel services.
 
 Each tick reads the connection table once, keeps the sockets whose remote address belongs to a
-policy host list, and reports each (pid, remote address, remote port) pair once while that
-process lives, so a client that reconnects every request does not flood the spool.
+policy host list, finds the owning process of those only (on Linux that is the costly part, see
+connections.py), and reports each (pid, remote address, remote port) pair once while that
+process lives, so a client that reconnects every request does not flood the spool. A pair
+already reported costs no process read on later ticks.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 
 import psutil
 
-from agent.sensors.connections import Socket, SocketLister, listening_ports
+from agent.sensors.connections import Socket, SocketTable, default_socket_table, listening_ports
 from agent.sensors.hosts import HostMatcher, HostResolver, parse_host_list
 from agent.sensors.observations import NetworkConnection, ProcessInfo
 from agent.sensors.procinfo import read_info
@@ -29,6 +31,7 @@ WATCHED = "watched"
 _IGNORED_STATUS = {psutil.CONN_LISTEN, psutil.CONN_TIME_WAIT, psutil.CONN_CLOSE}
 
 PairKey = tuple[int | None, str, int | None]
+MAX_CLASSIFIED = 4096  # remote IPs whose host-list verdict is remembered until the lists change
 
 
 class NetworkSensor:
@@ -41,15 +44,16 @@ class NetworkSensor:
         resolver: HostResolver | None = None,
         interval_s: float = 2.0,
         max_pairs: int = 10_000,
-        lister: SocketLister | None = None,
+        lister: SocketTable | None = None,
     ) -> None:
         self._out = out
         self._resolver = resolver or HostResolver()
-        self._lister = lister or SocketLister("inet")
+        self._lister = lister or default_socket_table()
         self._max_pairs = max_pairs
         self._seen: OrderedDict[PairKey, None] = OrderedDict()
         self._lock = threading.Lock()
         self._matchers: list[tuple[str, HostMatcher]] = []
+        self._classified: dict[str, tuple[str | None, str | None]] = {}
         self.set_hosts(protected_hosts, watched_hosts)
         self._worker = PollingWorker("tg-sensor-network", interval_s, self.poll)
 
@@ -65,14 +69,17 @@ class NetworkSensor:
         ]
         with self._lock:
             self._matchers = matchers
+            self._classified.clear()
 
     def poll(self, now: float | None = None) -> list[NetworkConnection]:
         """One tick: report connections to listed hosts that were not reported before."""
         observed = time.time() if now is None else now
         with self._lock:
-            matched = self._matching(observed)
-            fresh = [conn for key, conn in matched if key not in self._seen]
-            for key, _ in matched:
+            matched = self._matching(observed, known=self._seen)
+            fresh = []
+            for key, conn in matched:
+                if conn is not None and key not in self._seen:  # two sockets of one pair: one report
+                    fresh.append(conn)
                 self._seen[key] = None
                 self._seen.move_to_end(key)
             self._forget_dead_pairs()
@@ -87,7 +94,7 @@ class NetworkSensor:
         """Every present connection to a listed host (for a one-shot scan); nothing is emitted."""
         observed = time.time() if now is None else now
         with self._lock:
-            return [conn for _, conn in self._matching(observed)]
+            return [conn for _, conn in self._matching(observed) if conn is not None]
 
     def start(self) -> None:
         self._worker.start()
@@ -98,32 +105,48 @@ class NetworkSensor:
     def is_alive(self) -> bool:
         return self._worker.is_alive()
 
-    def _matching(self, observed: float) -> list[tuple[PairKey, NetworkConnection]]:
-        for _, matcher in self._matchers:
-            matcher.refresh()
+    def _matching(self, observed: float, known: Container[PairKey] = ()
+                  ) -> list[tuple[PairKey, NetworkConnection | None]]:
+        """Connections to listed hosts; for pairs in ``known`` the process is not read (None)."""
+        self._refresh_hosts()
         sockets = self._lister.list()
         listening = listening_ports(sockets)
+        candidates = [s for s in sockets if s.remote_ip is not None and s.status not in _IGNORED_STATUS
+                      and self._classify(s.remote_ip)[0] is not None]
         infos: dict[int, ProcessInfo | None] = {}
-        found: list[tuple[PairKey, NetworkConnection]] = []
-        for sock in sockets:
-            if sock.remote_ip is None or sock.status in _IGNORED_STATUS:
-                continue
-            group, hostname = self._classify(sock.remote_ip)
-            if group is None:
+        found: list[tuple[PairKey, NetworkConnection | None]] = []
+        for sock in self._lister.with_owners(candidates):
+            ip = sock.remote_ip or ""
+            key = (sock.pid, ip, sock.remote_port)
+            group, hostname = self._classify(ip)
+            if key in known or group is None:
+                found.append((key, None))
                 continue
             if sock.pid is not None and sock.pid not in infos:
                 infos[sock.pid] = read_info(sock.pid)
             process = infos.get(sock.pid) if sock.pid is not None else None
-            key = (sock.pid, sock.remote_ip, sock.remote_port)
             found.append((key, _connection(sock, process, listening, observed, hostname, group)))
         return found
 
+    def _refresh_hosts(self) -> None:
+        # Names are re-resolved as their cache expires; a changed answer voids the verdicts.
+        changed = [matcher.refresh() for _, matcher in self._matchers]
+        if any(changed):
+            self._classified.clear()
+
     def _classify(self, ip: str) -> tuple[str | None, str | None]:
-        for group, matcher in self._matchers:
-            hit, hostname = matcher.match(ip)
-            if hit:
-                return group, hostname
-        return None, None
+        verdict = self._classified.get(ip)
+        if verdict is None:
+            verdict = (None, None)
+            for group, matcher in self._matchers:
+                hit, hostname = matcher.match(ip)
+                if hit:
+                    verdict = (group, hostname)
+                    break
+            if len(self._classified) >= MAX_CLASSIFIED:
+                self._classified.clear()
+            self._classified[ip] = verdict
+        return verdict
 
     def _forget_dead_pairs(self) -> None:
         # A pair is remembered while its process lives; a pid reused later by another

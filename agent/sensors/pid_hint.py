@@ -12,10 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 LOADAVG = "/proc/loadavg"
+
+
+class StartHint(Protocol):
+    def changed(self) -> bool:
+        """True when a process may have started since the previous call (or nobody can tell)."""
+        ...
 
 
 class LastPidHint:

@@ -6,14 +6,22 @@ are opened and read, inside ``oneshot()``. On Linux even the listing is skipped 
 allocated pid (/proc/loadavg) has not moved: see pid_hint.py. That is what keeps the sensor cheap enough to run at
 10 Hz (bench/bench_process_sensor.py measures it against a full ``process_iter`` re-read).
 
+Given ``events`` (Linux, root: the kernel's process events, proc_events.py) the sensor does not
+poll at all while nothing happens: it ticks 20 ms after a process forks or execs (at most once
+per 50 ms), when a held copy of a parent is due, and otherwise only for the safety listing
+every ``full_listing_s`` (5 s by default in this mode). Such a tick lists nothing: the fork
+events name the new pids. When events were lost the tick lists pids as usual. Short-lived
+processes that polling would miss between two ticks are seen too.
+
 On POSIX a program starts as fork (a copy of its parent) and then exec (same pid, same create
 time, new program). A tick can land between the two, so each new process stays "young" for
 ``exec_window_s``: its exe and command line are re-read each tick, and an exec is reported as a
 new ProcessStarted. A child that is still an exact copy of its parent is held back for
 ``clone_grace_s`` so the copy is not reported as if the parent had started again.
 
-Known limit: a pid that exits and is reused within one tick (100 ms) looks unchanged and is
-missed; Linux hands out pids in increasing order, so in practice this needs pid wrap-around.
+Known limit: a pid that exits and is reused between two listings (one tick when polling; with
+events, before any other process starts) looks unchanged and is missed; Linux hands out pids in
+increasing order, so in practice this needs pid wrap-around.
 An exec later than ``exec_window_s`` after the start is not seen either.
 """
 
@@ -31,13 +39,22 @@ import psutil
 from agent.sensors.exe_hash import ExeHashCache
 from agent.sensors.observations import ProcessInfo, ProcessStarted
 from agent.sensors.pe_info import PeInfoReader
-from agent.sensors.pid_hint import LastPidHint
+from agent.sensors.pid_hint import LastPidHint, StartHint
+from agent.sensors.proc_events import ProcessEvents
 from agent.sensors.procinfo import image_of, is_parent_of, open_info, read_image, read_info
-from agent.sensors.worker import PollingWorker
+from agent.sensors.worker import EventWorker, PollingWorker
 
 log = logging.getLogger(__name__)
 
 MAX_YOUNG = 512  # a fork bomb must not turn the cheap tick into a full re-read
+POLLING_FULL_LISTING_S = 1.0
+# With process events a listing runs on every fork and exec anyway; this one forgets processes
+# that ended and covers events the kernel dropped or never sent.
+EVENTS_FULL_LISTING_S = 5.0
+# Ticks on events are at least this far apart, and each waits a moment after the event so the
+# exec that usually follows a fork is seen by the same tick (no held copy, no half-exec'd read).
+EVENTS_MIN_GAP_S = 0.05
+EVENTS_SETTLE_S = 0.02
 
 
 @dataclass
@@ -63,8 +80,9 @@ class ProcessSensor:
         pe_reader: PeInfoReader | None = None,
         exec_window_s: float = 1.0,
         clone_grace_s: float = 0.3,
-        full_listing_s: float = 1.0,
-        pid_hint: LastPidHint | None = None,
+        full_listing_s: float | None = None,
+        pid_hint: StartHint | None = None,
+        events: ProcessEvents | None = None,
     ) -> None:
         self._out = out
         self._hasher = (hasher or ExeHashCache()) if hash_exe else None
@@ -77,12 +95,21 @@ class ProcessSensor:
         # starts next, and a parent that is still running need not be read twice.
         self._infos: dict[int, ProcessInfo] = {}
         self._young: dict[int, _Young] = {}
-        self._hint = pid_hint or LastPidHint(platform_name=platform_name)
-        self._full_listing_s = full_listing_s
+        self._events = events
+        self._hint: StartHint = events or pid_hint or LastPidHint(platform_name=platform_name)
+        default_listing_s = POLLING_FULL_LISTING_S if events is None else EVENTS_FULL_LISTING_S
+        self._full_listing_s = default_listing_s if full_listing_s is None else full_listing_s
         self._next_full_listing = 0.0
+        self._interval = interval_s
         self._primed = False
         self._lock = threading.Lock()
-        self._worker = PollingWorker("tg-sensor-process", interval_s, self.poll)
+        self._worker: PollingWorker | EventWorker
+        if events is None:
+            self._worker = PollingWorker("tg-sensor-process", interval_s, self.poll)
+        else:
+            self._worker = EventWorker("tg-sensor-process", self.poll, wakeup=events,
+                                       min_gap_s=min(interval_s, EVENTS_MIN_GAP_S), next_wait=self._next_wait,
+                                       settle_s=EVENTS_SETTLE_S)
         self.reported = 0
         self.listings = 0  # ticks that listed pids (the others were skipped by the pid hint)
         self.execs = 0  # re-reports of a young process that exec'd another program
@@ -134,16 +161,44 @@ class ProcessSensor:
         self._worker.start()
 
     def stop(self, timeout: float = 2.0) -> bool:
-        return self._worker.stop(timeout)
+        """Stop the thread; the process event subscription, owned by the sensor, is closed too."""
+        stopped = self._worker.stop(timeout)
+        if stopped and self._events is not None:
+            self._events.close()
+        return stopped
 
     def is_alive(self) -> bool:
         return self._worker.is_alive()
 
+    @property
+    def mode(self) -> str:
+        """"events" while the kernel's process events drive the sensor, else "polling"."""
+        return "events" if self._events is not None and self._events.healthy else "polling"
+
+    def _next_wait(self) -> float:
+        """How long the event-driven loop may sleep when no process event comes.
+
+        An exec raises an event of its own, so young processes need no ticks to catch it; only
+        a held copy of its parent must be released on time. Polling resumes if events broke.
+        """
+        if self.mode == "polling":
+            return self._interval
+        with self._lock:
+            deadlines = [y.held_until for y in self._young.values() if y.held_until is not None]
+        return min([*deadlines, self._next_full_listing]) - time.monotonic()
+
     def _read_new_pids(self, clock: float) -> list[ProcessInfo]:
-        # No pid allocated since the last listing: nothing can have started. A full listing still
-        # runs every ``full_listing_s`` to forget processes that exited.
-        if not self._hint.changed() and clock < self._next_full_listing:
+        due = clock >= self._next_full_listing
+        if self._events is not None and not due:
+            started = self._events.take_started()
+            if started is not None:  # the kernel named every process started since the last tick
+                return self._read_pids(started - self._known.keys(), clock)
+        elif not due and not self._hint.changed():
+            # No pid allocated since the last listing: nothing can have started. A full listing
+            # still runs every ``full_listing_s`` to forget processes that exited.
             return []
+        if self._events is not None:
+            self._events.take_started()  # the listing below sees those processes
         self._next_full_listing = clock + self._full_listing_s
         self.listings += 1
         current = set(psutil.pids())
@@ -152,8 +207,12 @@ class ProcessSensor:
             del self._known[pid]
             self._infos.pop(pid, None)
             self._young.pop(pid, None)
+        return self._read_pids(current - self._known.keys(), clock)
+
+    def _read_pids(self, pids: set[int], clock: float) -> list[ProcessInfo]:
+        """Open and remember each new pid; the ones whose report is not held back are returned."""
         ready = []
-        for pid in sorted(current - self._known.keys()):
+        for pid in sorted(pids):
             opened = open_info(pid)
             if opened is None:
                 # Not remembered: if the pid shows up again it is a different process.

@@ -19,7 +19,7 @@ from typing import Any
 
 import psutil
 
-from agent.sensors.connections import SocketLister, listening_ports
+from agent.sensors.connections import SocketTable, default_socket_table, listening_ports
 from agent.sensors.hosts import normalize_ip
 from agent.sensors.observations import RemoteSession
 from agent.sensors.procinfo import read_info
@@ -74,14 +74,14 @@ class SessionSensor:
         *,
         interval_s: float = 2.0,
         users: Callable[[], Iterable[Any]] = psutil.users,
-        lister: SocketLister | None = None,
+        lister: SocketTable | None = None,
         platform_sessions: PlatformSessions | None = None,
         platform_name: str | None = None,
         remote_ports: Mapping[int, str] = REMOTE_PORTS,
     ) -> None:
         self._out = out
         self._users = users
-        self._lister = lister or SocketLister("tcp")
+        self._lister = lister or default_socket_table()
         self._platform = platform_name or sys.platform
         # None means "this platform's own source" (WTS on Windows); pass ``lambda now: []`` to disable.
         self._platform_sessions = (
@@ -164,17 +164,17 @@ class SessionSensor:
     def _from_connections(self, now: float) -> list[tuple[SessionKey, RemoteSession]]:
         sockets = self._lister.list()
         listening = listening_ports(sockets)
+        inbound = [
+            sock for sock in sockets
+            if sock.local_port in self._ports
+            and sock.status == psutil.CONN_ESTABLISHED
+            and sock.local_port in listening  # not our own outbound client to a remote VNC
+            and sock.remote_ip is not None
+        ]
         found = []
         users: dict[int, str | None] = {}
-        for sock in sockets:
-            kind = self._ports.get(sock.local_port)
-            if (
-                kind is None
-                or sock.status != psutil.CONN_ESTABLISHED
-                or sock.local_port not in listening  # our own outbound client to a remote VNC
-                or sock.remote_ip is None
-            ):
-                continue
+        for sock in self._lister.with_owners(inbound):  # owners only of these few (connections.py)
+            kind = self._ports[sock.local_port]
             if sock.pid is not None and sock.pid not in users:
                 info = read_info(sock.pid)
                 users[sock.pid] = info.user if info else None
@@ -182,4 +182,3 @@ class SessionSensor:
             key = ("inbound", kind, sock.local_port, sock.remote_ip, sock.remote_port)
             found.append((key, RemoteSession(user=user, kind=kind, source_ip=sock.remote_ip, observed_at=now)))
         return found
-

@@ -42,3 +42,24 @@ def test_a_tool_left_running_is_one_finding_per_window():
     assert dedupe.fresh(Finding("r1", "t", "high", "automation", {"process.executable": "/y/other"}))
     clock[0] = 901
     assert dedupe.fresh(finding)
+
+
+def test_idle_detection_and_export_scan_threads_stop_at_once_when_woken():
+    import queue
+
+    from agent.detection.exports_worker import ExportScanner
+    from agent.detection.pipeline import Detection
+    from agent.policy import CurrentPolicy
+    from agent.workers import Worker
+
+    policy = CurrentPolicy(None)
+    detection = Detection(policy=policy, load_rules=lambda texts: [], respond=lambda f: None)
+    scanner = ExportScanner(queue.Queue(), policy=policy, respond=lambda f: None)
+    workers = [Worker("detection", detection.run, wake=detection.wake),
+               Worker("export-scan", scanner.run, wake=scanner.wake)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert all(worker.stop(3.0) for worker in workers)
+    assert time.monotonic() - started < 0.5  # not a poll timeout later

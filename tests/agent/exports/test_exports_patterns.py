@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import re
 
 import pytest
 from exports_fakedata import Generator
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from agent.exports import distinct
@@ -133,6 +134,9 @@ def test_distinct_counter_is_exact_below_capacity_and_estimates_above() -> None:
 @given(st.text(alphabet="0123456789", min_size=12, max_size=24))
 @settings(max_examples=200, deadline=None)
 def test_no_mobile_is_cut_out_of_a_longer_digit_run(run: str) -> None:
+    # A whole run that is a country-prefixed mobile ("86" or "0086" before it) is one, by design
+    # (patterns.MOBILE): hypothesis found such a run; it is not a mobile cut out of a longer one.
+    assume(not re.fullmatch(r"(?:0086|86)1\d{10}", run))
     assert counts_of([run], [f"订单{run}号"])["mobile"] == 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import queue
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,3 +93,45 @@ def test_full_output_queue_drops_and_counts(tmp_path: Path) -> None:
         sensor.stop()
     assert out.qsize() == 1
     assert sensor.drops["out_queue_full"] == 2
+
+
+class CountingVolumes(FakeVolumes):
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def removable_mounts(self) -> list[Path]:
+        self.asked += 1
+        return super().removable_mounts()
+
+
+def test_idle_sensor_sleeps_until_its_volume_check_and_stops_at_once(tmp_path: Path) -> None:
+    volumes = CountingVolumes()
+    sensor = ExportSensor([tmp_path], queue.Queue(), volumes=volumes, volume_poll_s=30.0)
+    sensor.start()
+    time.sleep(1.0)
+    asked_idle = volumes.asked
+    started = time.monotonic()
+    sensor.stop(timeout=5.0)
+    assert time.monotonic() - started < 1.0  # woken, not waiting out its 30 s
+    assert asked_idle == 2  # start and the first tick; nothing while idle
+
+
+def test_idle_watching_loads_no_polling_observer_scanner_or_openpyxl(tmp_path: Path) -> None:
+    # Idle memory: these are imported only when a folder must be polled or a file is scanned.
+    code = (
+        "import queue, sys\n"
+        "from pathlib import Path\n"
+        "from agent.detection.exports_worker import ExportScanner\n"
+        "from agent.exports.sensor import ExportSensor\n"
+        "from agent.exports.volumes import FakeVolumes\n"
+        f"sensor = ExportSensor([Path({str(tmp_path)!r})], queue.Queue(), volumes=FakeVolumes())\n"
+        "sensor.start()\n"
+        "mode = sensor.mode\n"
+        "sensor.stop()\n"
+        "loaded = [m in sys.modules for m in ('watchdog.observers.polling', 'agent.exports.scan', 'openpyxl')]\n"
+        "print(mode, *loaded)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["native", "False", "False", "False"]

@@ -4,13 +4,19 @@ calls, which this Linux machine cannot have) and the default watch folders."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections import namedtuple
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from agent.exports.volumes import (
     DRIVE_REMOVABLE,
     FakeVolumes,
     LinuxVolumes,
+    MountWatch,
     WindowsVolumes,
     default_watch_folders,
     on_removable,
@@ -53,6 +59,51 @@ def test_linux_removable_mounts_from_sysfs(tmp_path: Path) -> None:
 
 def test_linux_volumes_on_this_machine_do_not_fail() -> None:
     assert isinstance(LinuxVolumes().removable_mounts(), list)
+
+
+def test_linux_volumes_are_listed_again_only_after_the_mount_table_changed(tmp_path: Path) -> None:
+    sysfs = make_sysfs(tmp_path / "sys")
+    parts = [Partition("/dev/sda1", "/", "ext4", "rw")]
+    changes = [False]
+    volumes = LinuxVolumes(partitions=lambda all=False: list(parts), sys_root=sysfs,
+                           mounts_changed=lambda: changes.pop(0) if changes else False)
+    assert volumes.removable_mounts() == []
+    parts.append(Partition("/dev/mmcblk0p1", "/media/u/SD", "vfat", "rw"))
+    assert volumes.removable_mounts() == []  # no change signalled: the last answer stands
+    assert volumes.listings == 1
+    changes.append(True)
+    assert volumes.removable_mounts() == [Path("/media/u/SD")]
+    assert volumes.listings == 2
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real mount point (and its unmount), as plugging a stick in does to the mount table."""
+    if os.geteuid() != 0:
+        pytest.fail("mounting a tmpfs needs root; make test runs as root in CI", pytrace=False)
+    where = tmp_path / "stick"
+    where.mkdir()
+    yield where
+    subprocess.run(["umount", str(where)], capture_output=True, timeout=30)
+
+
+def test_mount_watch_sees_a_real_mount_and_unmount(tmpfs: Path) -> None:
+    watch = MountWatch()
+    assert watch.watching
+    assert watch.changed()  # the first answer is always "changed"
+    assert not watch.changed()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tg-test", str(tmpfs)], check=True, timeout=30)
+    assert watch.changed()
+    assert not watch.changed()
+    subprocess.run(["umount", str(tmpfs)], check=True, timeout=30)
+    assert watch.changed()
+    watch.close()
+
+
+def test_mount_watch_without_the_file_always_says_changed(tmp_path: Path) -> None:
+    watch = MountWatch(str(tmp_path / "no-mountinfo"))
+    assert not watch.watching
+    assert watch.changed() and watch.changed()
 
 
 class FakeKernel32:

@@ -10,7 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from agent.sensors.connections import SocketLister
+from agent.sensors.connections import FakeSocketTable, Socket, SocketLister
 from agent.sensors.hosts import HostResolver, normalize_ip, parse_host_list
 from agent.sensors.network import NetworkSensor, is_approved, unapproved_clients
 from agent.sensors.observations import NetworkConnection, ProcessInfo
@@ -328,3 +328,43 @@ def test_unknown_process_is_never_approved() -> None:
         direction="outbound", status="ESTABLISHED", observed_at=0.0, remote_group="protected",
     )
     assert unapproved_clients([conn], ["anything.exe"]) == [conn]
+
+
+def _sock(local_port: int, remote_ip: str | None, remote_port: int | None, status: str = "ESTABLISHED") -> Socket:
+    return Socket(pid=None, local_ip="10.0.0.5", local_port=local_port, remote_ip=remote_ip,
+                  remote_port=remote_port, status=status, protocol="tcp", inode=local_port)
+
+
+def test_owners_are_asked_only_for_sockets_to_listed_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[int] = []
+    monkeypatch.setattr("agent.sensors.network.read_info",
+                        lambda pid: reads.append(pid) or ProcessInfo(pid=pid, name="python.exe"))
+    # Live pids: a pair is remembered only while its process runs.
+    me, parent = os.getpid(), os.getppid()
+    table = FakeSocketTable(
+        [_sock(50001, "192.0.2.10", 443), _sock(50002, "198.51.100.7", 443), _sock(50003, "192.0.2.10", 443),
+         _sock(443, None, None, "LISTEN"), _sock(50004, "192.0.2.10", 443, "TIME_WAIT")],
+        owners={(50001, 443): me, (50002, 443): parent, (50003, 443): me},
+    )
+    sensor = NetworkSensor(lambda _c: None, protected_hosts=["192.0.2.10"], lister=table)
+    fresh = sensor.poll()
+    assert [(c.process.pid if c.process else None, c.local_port) for c in fresh] == [(me, 50001)]  # one pair
+    assert table.owner_lookups == 2  # the two live sockets to the listed host, nothing else
+    assert reads == [me]
+    assert sensor.poll() == []
+    assert reads == [me]  # a pair already reported costs no process read
+    sensor.set_hosts(["198.51.100.7"])
+    assert [c.process.pid for c in sensor.poll() if c.process] == [parent]
+
+
+def test_a_listed_name_that_moves_to_another_address_is_followed() -> None:
+    clock = FakeClock()
+    answers = {"waybill.example.com": ["192.0.2.10"]}
+    resolver = HostResolver(lookup=lambda name: answers[name], ttl_s=60, clock=clock)
+    table = FakeSocketTable([_sock(50001, "192.0.2.10", 443), _sock(50002, "192.0.2.20", 443)],
+                            owners={(50001, 443): 41, (50002, 443): 42})
+    sensor = NetworkSensor(lambda _c: None, protected_hosts=["waybill.example.com"], resolver=resolver, lister=table)
+    assert [c.remote_ip for c in sensor.current()] == ["192.0.2.10"]
+    answers["waybill.example.com"] = ["192.0.2.20"]
+    clock.now += 61
+    assert [(c.remote_ip, c.remote_hostname) for c in sensor.current()] == [("192.0.2.20", "waybill.example.com")]

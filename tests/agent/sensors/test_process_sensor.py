@@ -443,7 +443,8 @@ def test_worker_thread_is_named_daemon_and_stops() -> None:
 def test_a_failing_tick_is_logged_and_the_loop_goes_on(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sensor = ProcessSensor(lambda _e: None, interval_s=0.02)
+    # Every tick lists pids: on a quiet machine the pid hint would skip most of them.
+    sensor = ProcessSensor(lambda _e: None, interval_s=0.02, pid_hint=always_list())
     sensor.prime()
     calls = {"n": 0}
     real = psutil.pids

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import getpass
 import logging
+import os
 import socket
 import threading
 from collections import namedtuple
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from agent.sensors.connections import FakeSocketTable, Socket
 from agent.sensors.observations import RemoteSession
 from agent.sensors.sessions import SessionSensor, is_local_host, session_from_user
 from agent.sensors.win_sessions import client_ip, rdp_sessions
@@ -252,3 +254,20 @@ def test_worker_thread_reports_and_stops(vnc_listener: socket.socket) -> None:
         client.close()
         served.close()
         assert sensor.stop()
+
+
+def test_owners_are_asked_only_for_inbound_remote_desktop_sockets() -> None:
+    def sock(local_port: int, remote_port: int | None, status: str = "ESTABLISHED") -> Socket:
+        return Socket(pid=None, local_ip="10.0.0.5", local_port=local_port,
+                      remote_ip="203.0.113.9" if remote_port else None, remote_port=remote_port, status=status,
+                      protocol="tcp", inode=local_port * 10 + (remote_port or 0))
+
+    table = FakeSocketTable(
+        [sock(5900, None, "LISTEN"), sock(5900, 40001), sock(443, 40002), sock(51000, 5900), sock(22, None, "LISTEN")],
+        owners={(5900, 40001): os.getpid(), (443, 40002): 1},
+    )
+    sensor = SessionSensor(lambda _s: None, users=lambda: [], platform_sessions=no_platform, lister=table)
+    assert [(s.kind, s.source_ip, s.user) for s in sensor.current(now=1.0)] == [
+        ("vnc", "203.0.113.9", getpass.getuser())
+    ]
+    assert table.owner_lookups == 1
