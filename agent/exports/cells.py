@@ -9,7 +9,7 @@ _MAX_INTEGRAL_FLOAT = 1e18
 
 
 def cell_text(value: Any) -> str:
-    """A phone typed into Excel is stored as a float (13800138000.0): show it as digits."""
+    """A phone typed into Excel is stored as a float (an 11-digit number ending in ".0"): show it as digits."""
     if value is None:
         return ""
     if isinstance(value, str):
