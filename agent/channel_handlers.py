@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from agent import __version__
 from agent.alerts import AlertBook, AlertError
+from agent.binding.manager import BindingError, BindingManager
 from agent.enrollment import Enrollment, EnrollmentError
 from agent.localchannel import ops
 from agent.localchannel.default_policy import default_policy_text
@@ -21,23 +23,25 @@ BACKLOG_AGE_S = 3600
 
 class ChannelHandlers:
     def __init__(self, *, state_dir: Any, status: StatusFile, spool: Spool, policy: CurrentPolicy,
-                 alerts: AlertBook, staff: Callable[[], str | None]) -> None:
+                 alerts: AlertBook, staff: Callable[[], str | None], binding: BindingManager | None = None) -> None:
         self._state_dir = state_dir
         self._status = status
         self._spool = spool
         self._policy = policy
         self._alerts = alerts
-        self._staff = staff
+        self._staff = binding.staff if binding is not None else staff
+        self._binding = binding
 
     def table(self) -> dict[str, Callable[[dict[str, Any]], dict[str, Any]]]:
         return {
             ops.OP_STATUS: self.status,
-            ops.OP_SIGNIN: self.not_yet,
-            ops.OP_SIGNOUT: self.not_yet,
+            ops.OP_SIGNIN: self.signin,
+            ops.OP_SIGNOUT: self.signout,
             ops.OP_POLICY_TEXT: self.policy_text,
             ops.OP_ACKNOWLEDGE_POLICY: self.acknowledge_policy,
             ops.OP_ALERTS: self.alerts,
             ops.OP_ANSWER_ALERT: self.answer_alert,
+            ops.OP_PROOF: self.proof,
         }
 
     def _enrollment(self) -> Enrollment | None:
@@ -54,6 +58,8 @@ class ChannelHandlers:
             attention.append(ops.ATTN_NOT_ENROLLED)
         if snapshot.get("revoked"):
             attention.append(ops.ATTN_REVOKED)
+        if self._binding is not None:
+            attention += self._binding.attention()
         if self._alerts.pending_count():
             attention.append(ops.ATTN_ALERTS_PENDING)
         last = snapshot.get("last_heartbeat")
@@ -74,8 +80,26 @@ class ChannelHandlers:
             "attention": attention,
         }
 
-    def not_yet(self, args: dict[str, Any]) -> dict[str, Any]:
-        raise ChannelError(ops.ERR_NOT_AVAILABLE, "staff sign-in arrives with session binding (issue 5)")
+    def _manager(self) -> BindingManager:
+        if self._binding is None:
+            raise ChannelError(ops.ERR_NOT_AVAILABLE, "session binding is not running in this agent")
+        return self._binding
+
+    def signin(self, args: dict[str, Any]) -> dict[str, Any]:
+        staff = ops.require_str(args, "staff").strip()
+        password = ops.require_str(args, "password")
+        with _channel_errors():
+            return self._manager().signin(staff, password)
+
+    def signout(self, args: dict[str, Any]) -> dict[str, Any]:
+        with _channel_errors():
+            return self._manager().signout("staff")
+
+    def proof(self, args: dict[str, Any]) -> dict[str, Any]:
+        method = ops.require_str(args, "method")
+        url = ops.require_str(args, "url")
+        with _channel_errors():
+            return self._manager().proof(method, url)
 
     def policy_text(self, args: dict[str, Any]) -> dict[str, Any]:
         text = dict(default_policy_text())
@@ -86,7 +110,11 @@ class ChannelHandlers:
         staff = self._staff()
         if staff is None:
             raise ChannelError(ops.ERR_NOT_SIGNED_IN, "sign in before acknowledging the policy")
-        raise ChannelError(ops.ERR_NOT_AVAILABLE, "policy acknowledgement arrives with session binding (issue 5)")
+        claimed = ops.require_str(args, "staff")
+        policy_hash = ops.require_str(args, "policy_hash")
+        typed = ops.require_str(args, "typed_staff", allow_empty=True)
+        with _channel_errors():
+            return self._manager().acknowledge(claimed, policy_hash, typed)
 
     def alerts(self, args: dict[str, Any]) -> dict[str, Any]:
         return dict(self._alerts.listing())
@@ -103,3 +131,12 @@ class ChannelHandlers:
             raise ChannelError(exc.code, exc.detail) from exc
         return {"alert_id": alert["alert_id"], "state": alert["state"],
                 "queued": not self._status.snapshot().get("hq_reachable", False)}
+
+
+@contextmanager
+def _channel_errors() -> Iterator[None]:
+    """Binding refusals reach the client as channel errors with the same code."""
+    try:
+        yield
+    except BindingError as exc:
+        raise ChannelError(exc.code, exc.detail) from None

@@ -9,12 +9,7 @@ from pathlib import Path
 
 from agent import __version__
 from agent.commands.common import CommandError, config_from, emit
-
-NOT_YET = {
-    "signin": "staff sign-in arrives with the session-binding issue",
-    "signout": "staff sign-out arrives with the session-binding issue",
-    "proof": "binding proofs arrive with the session-binding issue",
-}
+from agent.config import AgentConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,19 +53,37 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("paths", nargs="+", metavar="PATH")
     lint.add_argument("--json", action="store_true")
 
-    signin = sub.add_parser("signin", help="sign staff in on this terminal (password on stdin)")
+    signin = sub.add_parser("signin", help="sign staff in on this terminal (password on stdin)",
+                            description="Signs a staff member in through the running agent; the session is bound "
+                                        "to this PC. The password is read from stdin (one line).")
     signin.add_argument("--staff", required=True, metavar="ID")
     sub.add_parser("signout", help="sign the current staff out")
-    proof = sub.add_parser("proof", help="print binding headers for a business request")
-    proof.add_argument("--method", required=True)
-    proof.add_argument("--url", required=True)
+    ack = sub.add_parser("acknowledge", help="show the data-handling policy and acknowledge it (staff id on stdin)")
+    ack.add_argument("--staff", required=True, metavar="ID", help="the signed-in staff member")
+    proof = sub.add_parser("proof", help="print binding headers for a business request",
+                           description="Prints the bound session token and a one-time proof for one request "
+                                       "(X-TG-Session and X-TG-Proof); the device key never leaves the agent.")
+    proof.add_argument("--method", required=True, help="the request's HTTP method, e.g. GET")
+    proof.add_argument("--url", required=True,
+                       help="the request's absolute URL, or - to read it from stdin (a URL naming a waybill "
+                            "should not sit in the process list, which the process sensor reports)")
     proof.add_argument("--json", action="store_true")
     return parser
 
 
+def _dispatch_binding(config: AgentConfig, args: argparse.Namespace) -> int:
+    from agent.commands import binding
+
+    if args.command == "signin":
+        return binding.run_signin(config, staff=args.staff)
+    if args.command == "signout":
+        return binding.run_signout(config)
+    if args.command == "acknowledge":
+        return binding.run_acknowledge(config, staff=args.staff)
+    return binding.run_proof(config, method=args.method, url=args.url, as_json=args.json)
+
+
 def dispatch(args: argparse.Namespace) -> int:
-    if args.command in NOT_YET:
-        raise CommandError(f"{args.command}: not yet available ({NOT_YET[args.command]})")
     if args.command == "configure":
         from agent.commands.configure import run_configure
         from agent.platform import current_platform
@@ -80,6 +93,8 @@ def dispatch(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
         return 0
     config = config_from(args.config)
+    if args.command in ("signin", "signout", "acknowledge", "proof"):
+        return _dispatch_binding(config, args)
     if args.command == "run":
         from agent.commands.run import run_service
 

@@ -64,7 +64,8 @@ def parse_retry_after(value: str | None, *, now: float) -> float:
     if not value:
         return 60.0
     value = value.strip()
-    if value.isdigit():
+    # isascii too: "²".isdigit() is True, and header values arrive decoded as latin-1.
+    if value.isascii() and value.isdigit():
         return min(float(value), RETRY_AFTER_CAP_S)
     from email.utils import parsedate_to_datetime
 
@@ -97,7 +98,7 @@ class _Answer:
 def _decode(response: _Answer) -> dict[str, Any]:
     try:
         data = json.loads(response.content)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
         raise HqBadAnswer(f"HQ answered {response.status} with non-JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise HqBadAnswer(f"HQ answered {response.status} with JSON that is not an object")

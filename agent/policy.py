@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.binding.policy import BindingPolicy, SharingPolicy, parse_binding, parse_sharing
 from agent.signing import SignatureError, load_public_key, verify_document
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
@@ -36,6 +37,8 @@ class PolicyBody:
     approved_programs: tuple[str, ...] = ()
     rules: tuple[str, ...] = ()
     thresholds: Thresholds = field(default_factory=Thresholds)
+    binding: BindingPolicy = field(default_factory=BindingPolicy)
+    sharing: SharingPolicy = field(default_factory=SharingPolicy)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,13 @@ def parse_thresholds(raw: Any) -> Thresholds:
     return Thresholds(**{key: _positive_int(value, f"body.thresholds.{key}") for key, value in data.items()})
 
 
+def _located(parse: Any, value: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from None
+
+
 def parse_policy_body(raw: Any) -> PolicyBody:
     """Validate a policy body; every error names the field and what was expected."""
     data = _expect(raw, dict, "body", "an object")
@@ -87,6 +97,8 @@ def parse_policy_body(raw: Any) -> PolicyBody:
         "approved_programs": lambda v: _string_list(v, "body.approved_programs"),
         "rules": lambda v: _string_list(v, "body.rules"),
         "thresholds": parse_thresholds,
+        "binding": lambda v: _located(parse_binding, v),
+        "sharing": lambda v: _located(parse_sharing, v),
     }
     values: dict[str, Any] = {}
     for key, value in data.items():

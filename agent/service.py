@@ -16,6 +16,7 @@ from pathlib import Path
 from agent import __version__
 from agent.alerts import AlertBook
 from agent.backoff import Backoff
+from agent.binding.wiring import binding_loop, build_binding
 from agent.channel_handlers import ChannelHandlers
 from agent.config import AgentConfig
 from agent.detection.assembly import build_detection
@@ -77,6 +78,9 @@ class Service:
         enrollment = self._enrollment()
         if enrollment is not None:
             attach_policy(self.policy, self._state_dir, enrollment)
+        self.binding, loopback = build_binding(config, keystore=keystore, sequence=self._sequence, status=self.status,
+                                               policy=self.policy, platform=platform, put_event=self.spool.put)
+        self._binding_worker = Worker("binding", binding_loop(self.binding, loopback, self.policy))
         self.uplink = Uplink(
             connect=self._connect,
             spool=self.spool,
@@ -89,12 +93,14 @@ class Service:
                 policy_interval_s=config.agent.policy_interval_s,
                 batch_size=config.spool.batch_size,
             ),
+            staff=self.binding.staff,
         )
         self._uplink_worker = Worker("uplink", self.uplink.run)
         self.alerts = AlertBook(self._state_dir, self.spool.put)
         self.detection = build_detection(config, policy=self.policy, spool=self.spool, alerts=self.alerts)
         handlers = ChannelHandlers(state_dir=self._state_dir, status=self.status, spool=self.spool,
-                                   policy=self.policy, alerts=self.alerts, staff=lambda: None)
+                                   policy=self.policy, alerts=self.alerts, staff=self.binding.staff,
+                                   binding=self.binding)
         self._channel = LocalChannelServer(local_channel_address(config), handlers.table())
 
     def _enrollment(self) -> Enrollment | None:
@@ -132,7 +138,7 @@ class Service:
         self.spool.put(Event("agent.started", {"version": __version__, "host": socket.gethostname()},
                              priority=PRIORITY_HIGH))
         self.status.update(started_at=time.time(), agent_version=__version__, running=True,
-                           spool_depth=self.spool.depth(), policy_version=self.policy.version)
+                           spool_depth=self.spool.depth(), policy_version=self.policy.version, staff=None)
         log.info("agent %s started; state in %s", __version__, self._state_dir)
         try:
             self._channel.start()
@@ -143,6 +149,7 @@ class Service:
         self.status.update(exports_mode=exports.mode if exports else None,
                            sensor_failures=self.detection.failures)
         self._uplink_worker.start()
+        self._binding_worker.start()
         stop.wait()
         return self.shutdown()
 
@@ -150,6 +157,8 @@ class Service:
         """Stop sensors, record the stop, flush what HQ will take in the remaining budget."""
         deadline = time.monotonic() + STOP_BUDGET_S
         self._channel.stop(1.0)
+        self._binding_worker.stop(2.0)
+        self.binding.signout("agent_stopped")  # the token lives in memory only: say so to HQ
         self.detection.stop(max(0.1, deadline - time.monotonic()) / 4)
         self.spool.put(Event("agent.stopped", {"version": __version__, "reason": "service stop"},
                              priority=PRIORITY_HIGH))

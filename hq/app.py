@@ -12,7 +12,11 @@ from hq.api.errors import install_error_handlers
 from hq.api.inflight import InflightLimit
 from hq.api.openapi import install_openapi
 from hq.api.routes import bench, enroll, events, heartbeat, policy, unenroll
+from hq.binding.install import install_binding
+from hq.console import install_console
+from hq.metrics import install_metrics
 from hq.settings import Settings
+from hq.siem import build_forwarder
 from hq.state import HqState, build_state
 
 
@@ -23,9 +27,15 @@ def create_app(settings: Settings, state: HqState | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         hq.start_workers()
+        binding.start()
+        if siem is not None:
+            siem.start()
         try:
             yield
         finally:
+            if siem is not None:
+                siem.stop()
+            binding.stop()
             hq.stop_workers()
             hq.close()
 
@@ -46,6 +56,12 @@ def create_app(settings: Settings, state: HqState | None = None) -> FastAPI:
         app.include_router(bench.router)
     for module in (enroll, events, policy, unenroll):
         app.include_router(module.router)
+    binding = install_binding(app, hq)  # staff sessions, /v1/verify, credential-sharing detection
+    install_console(app)
+    exporter = install_metrics(app)
+    siem = build_forwarder(settings.siem_url, hq.sessions)
+    if siem is not None:
+        exporter.gauges.append(siem.stats.lines)
     if settings.max_inflight is not None:
         app.add_middleware(InflightLimit, limit=settings.max_inflight)
     install_openapi(app)

@@ -14,13 +14,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from hq import commands
 from hq.commands import CommandError
+from hq.console import cli as console_cli
 from hq.db import create_schema, make_engine, make_sessions
 from hq.settings import DATA_DIR_ENV, DEFAULT_PORT, DEFAULT_SILENT_AFTER_S, Settings, default_data_dir, default_db_url
+from hq.staff.cli import add_gateway_commands, add_staff_commands
 from hq.timefmt import parse_duration, parse_since
 
 PROG = "terminal-guard-hq"
@@ -49,6 +52,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _siem_url(text: str) -> str:
+    from hq.siem.sinks import SinkConfigError, open_sink
+
+    try:
+        open_sink(text).close()
+    except SinkConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _common(default: Any) -> argparse.ArgumentParser:
     """--db/--data-dir, accepted before or after the command name."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -74,6 +87,9 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--flush-interval-s", type=_seconds, default=1.0,
                    help="how often heartbeat state and audit records are written (default 1)")
     p.add_argument("--max-inflight", type=_positive_int, help="answer 429 above this many requests in flight")
+    p.add_argument("--siem", metavar="URL", type=_siem_url,
+                   help="also send every event as an ECS JSON line to syslog+udp://HOST:PORT, "
+                   "syslog+tcp://HOST:PORT (RFC 5424) or an http(s):// URL (NDJSON POST)")
     p.add_argument("--bench-noop", action="store_true",
                    help="also serve GET /v1/noop (unauthenticated) as the benchmark's ceiling; never in production")
     p.set_defaults(run=_cmd_serve)
@@ -140,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_token(sub, common)
     _add_queries(sub, common)
     _add_policy(sub, common)
+    add_staff_commands(sub, common, _sessions)
+    add_gateway_commands(sub, common, _sessions)
+    console_cli.add_parsers(sub, common, sessions_of=_sessions, engine_of=_engine)
     return parser
 
 
@@ -148,10 +167,14 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     return Settings(db_url=args.db or default_db_url(data_dir), data_dir=data_dir, **extra)
 
 
-def _sessions(args: argparse.Namespace) -> sessionmaker:
+def _engine(args: argparse.Namespace) -> Engine:
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    engine = make_engine(settings.db_url)
+    return make_engine(settings.db_url)
+
+
+def _sessions(args: argparse.Namespace) -> sessionmaker:
+    engine = _engine(args)
     create_schema(engine)
     return make_sessions(engine)
 
@@ -180,6 +203,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         flush_interval_s=args.flush_interval_s,
         max_inflight=args.max_inflight,
         bench_noop=args.bench_noop,
+        siem_url=args.siem,
     )
     try:
         return serve(settings, host=args.host, port=args.port, cert=args.cert, key=args.key)

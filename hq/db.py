@@ -2,7 +2,7 @@
 
 Times are unix seconds stored as doubles: one representation for both dialects, cheap to compare
 in SQL (the silent monitor adds intervals to them) and trivially turned into ISO text for people.
-The schema is made with create_all for now; migrations come later.
+The schema is made and upgraded by the Alembic migrations in hq.migrations.
 """
 
 from __future__ import annotations
@@ -153,4 +153,12 @@ def make_sessions(engine: Engine) -> sessionmaker:
 
 
 def create_schema(engine: Engine) -> None:
-    Base.metadata.create_all(engine)
+    """Create or upgrade the schema to the newest migration (what serve and the CLI do on start)."""
+    from hq.migrations import upgrade  # imported here: the migrations import this module's Base
+
+    upgrade(engine)
+
+
+# The binding tables live in their own module on the same Base; importing it here puts them in
+# Base.metadata wherever the schema is made or compared (create_all, Alembic).
+from hq.binding import models as _binding_models  # noqa: E402, F401

@@ -49,6 +49,8 @@ class Settings:
     # Bounds of the nonce replay cache (entries), the audit buffer (distinct records per flush).
     replay_cache_entries: int = 2_000_000
     audit_buffer_entries: int = 10_000
+    # Where events go as ECS JSON lines (syslog+udp://, syslog+tcp://, http(s)://); None: nowhere.
+    siem_url: str | None = None
     silence_check_s: float | None = field(default=None)
 
     @property

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs: a PostgreSQL server (HQ runs on both engines) and the
-# libraries Qt needs offscreen. Installed only when running as root; otherwise listed.
+# Debian packages the test suite needs: a PostgreSQL server (HQ runs on both engines), the
+# libraries Qt needs offscreen, and chromium with its driver for the HQ console's browser tests.
+# Installed only when running as root; otherwise listed.
 set -euo pipefail
-packages=(postgresql libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-noto-cjk wixl msitools binutils systemd)
+packages=(postgresql libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-noto-cjk wixl msitools binutils systemd chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -16,6 +16,8 @@ handler, with a code from the ``ERR_*`` constants below (or the channel's own in
 | alerts             | –                                           | AlertsResult {pending, past}|
 | answer_alert       | AnswerAlertArgs {alert_id, action,          | AnswerAlertResult           |
 |                    |   justification}                            |   {alert_id, state, queued} |
+| proof              | ProofArgs {method, url}                     | ProofResult {headers,       |
+|                    |                                             |   staff, expires_at}        |
 
 Privacy: no result may carry customer data (phones, names, addresses, ID numbers, waybill
 contents). Alerts say which rule, which program and when; ``detail`` strings likewise.
@@ -36,7 +38,9 @@ OP_POLICY_TEXT = "policy_text"
 OP_ACKNOWLEDGE_POLICY = "acknowledge_policy"
 OP_ALERTS = "alerts"
 OP_ANSWER_ALERT = "answer_alert"
-ALL_OPS = (OP_STATUS, OP_SIGNIN, OP_SIGNOUT, OP_POLICY_TEXT, OP_ACKNOWLEDGE_POLICY, OP_ALERTS, OP_ANSWER_ALERT)
+OP_PROOF = "proof"
+ALL_OPS = (OP_STATUS, OP_SIGNIN, OP_SIGNOUT, OP_POLICY_TEXT, OP_ACKNOWLEDGE_POLICY, OP_ALERTS, OP_ANSWER_ALERT,
+           OP_PROOF)
 
 # --- error codes a handler may answer with ---------------------------------------------------
 ERR_NOT_AVAILABLE = "not_available"  # the feature is not there yet (signin before session binding)
@@ -50,6 +54,13 @@ ERR_NOT_SIGNED_IN = "not_signed_in"
 ERR_STAFF_MISMATCH = "staff_mismatch"  # typed staff id is not the signed-in staff
 ERR_POLICY_CHANGED = "policy_changed"  # acknowledged hash is not the policy now in force
 ERR_UNKNOWN_ALERT = "unknown_alert"
+ERR_STAFF_LOCKED = "staff_locked"  # too many wrong passwords: locked for a while or until HQ clears it
+ERR_STAFF_DISABLED = "staff_disabled"  # the staff account is disabled at HQ
+ERR_WRONG_OUTLET = "wrong_outlet"  # the staff member belongs to another outlet than this PC
+ERR_ALREADY_SIGNED_IN = "already_signed_in"  # another staff member is signed in here: one per terminal
+ERR_POLICY_ACK_REQUIRED = "policy_ack_required"  # proofs wait until the policy is acknowledged
+ERR_SESSION_EXPIRED = "session_expired"  # the bound session could not be refreshed in time (HQ away)
+ERR_HQ_REFUSED = "hq_refused"  # HQ refused for another reason; detail says which
 ERR_JUSTIFICATION_REQUIRED = "justification_required"
 
 # --- attention codes in StatusResult.attention -----------------------------------------------
@@ -159,6 +170,17 @@ class AnswerAlertResult(TypedDict):
     alert_id: str
     state: AlertState
     queued: bool
+
+
+class ProofArgs(TypedDict):
+    method: str
+    url: str  # the absolute URL of the business request the proof is for
+
+
+class ProofResult(TypedDict):
+    headers: dict[str, str]  # X-TG-Session and X-TG-Proof, to send with that one request
+    staff: str
+    expires_at: float  # unix time (this PC's clock) the session token expires unless refreshed
 
 
 def policy_text_hash(text_zh: str, text_en: str) -> str:

@@ -60,6 +60,8 @@ def parse_request(line: bytes) -> Request:
         raise ChannelError(ERR_BAD_REQUEST, f"request is not UTF-8 (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise ChannelError(ERR_BAD_REQUEST, f"request is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ChannelError(ERR_BAD_REQUEST, "request is nested too deeply") from None
     if not isinstance(data, dict):
         raise ChannelError(ERR_BAD_REQUEST, f"request must be a JSON object, got {type(data).__name__}")
     request_id = data.get("id")
@@ -76,7 +78,7 @@ def request_id_of(line: bytes) -> int | None:
     """Best-effort id of a rejected line, so the client can match the error to its call."""
     try:
         data = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
     request_id = data.get("id") if isinstance(data, dict) else None
     return request_id if isinstance(request_id, int) and not isinstance(request_id, bool) else None
@@ -101,7 +103,7 @@ def parse_response(line: bytes) -> dict[str, Any]:
     """Decode one response line; raises ValueError saying what is wrong."""
     try:
         data = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"response is not valid UTF-8 JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("ok"), bool):
         raise ValueError("response must be a JSON object with a boolean 'ok'")

@@ -60,6 +60,10 @@ async def read_body(request: Request, limit: int) -> bytes:
         body += chunk
         if len(body) > limit:
             raise too_large(limit)
+    if b"\\u0000" in body:
+        # PostgreSQL stores no NUL in text or JSONB: one such string would fail its insert (a 500),
+        # or, in a heartbeat, every later flush of the batch it sits in.
+        raise ApiError(422, "invalid_request", "body: contains a NUL character (\\u0000), which HQ does not store")
     return bytes(body)
 
 

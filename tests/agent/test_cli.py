@@ -69,11 +69,11 @@ def test_doctor_and_enroll_say_what_to_configure_without_a_keyring(tmp_path):
     assert doctor.returncode == 1 and 'backend = "file"' in doctor.stdout
 
 
-def test_commands_of_later_issues_say_not_yet_available(tmp_path):
+def test_binding_commands_without_a_running_agent_exit_2_and_say_so(tmp_path):
     config = str(write_config(tmp_path, ""))
     for args in (["signin", "--staff", "s1"], ["signout"], ["proof", "--method", "GET", "--url", "https://w"]):
-        done = run("--config", config, *args)
-        assert done.returncode == 2 and "not yet available" in done.stderr, args
+        done = run("--config", config, *args, input="a-password\n")
+        assert done.returncode == 2 and "agent service is not reachable" in done.stderr, (args, done.stderr)
 
 
 def test_rules_lint_names_file_and_field_of_each_error(tmp_path):

@@ -206,8 +206,14 @@ def test_an_unpinned_client_does_not_trust_hq(sqlite_server: HqServer) -> None:
 def test_only_enroll_is_unauthenticated_and_openapi_is_served(sqlite_server: HqServer) -> None:
     with pinned_client(sqlite_server.url, str(sqlite_server.ca_file)) as client:
         schema = client.get("/openapi.json").json()
-        assert set(schema["paths"]) == {"/v1/enroll", "/v1/heartbeat", "/v1/events", "/v1/policy", "/v1/unenroll"}
+        binding = {"/v1/session/challenge", "/v1/session/signin", "/v1/session/refresh", "/v1/session/signout",
+                   "/v1/verify", "/v1/activity"}
+        assert set(schema["paths"]) == {"/v1/enroll", "/v1/heartbeat", "/v1/events", "/v1/policy", "/v1/unenroll",
+                                        *binding}
         assert "HeartbeatIn" in schema["components"]["schemas"]
+        for path in sorted(binding):
+            assert client.post(path, json={}).status_code == 401, path
+        assert client.get("/v1/verify").status_code == 401
         assert client.get("/v1/noop").status_code == 404
         assert client.get("/docs").status_code == 404
 

@@ -131,7 +131,7 @@ def test_require_helpers_name_the_argument() -> None:
 def test_every_attention_code_is_documented_and_ops_are_unique() -> None:
     codes = {value for name, value in vars(ops).items() if name.startswith("ATTN_")}
     assert codes == set(ops.ATTENTION_CODES)
-    assert len(set(ops.ALL_OPS)) == len(ops.ALL_OPS) == 7
+    assert len(set(ops.ALL_OPS)) == len(ops.ALL_OPS) == 8
 
 
 def test_default_policy_covers_the_four_rules_in_both_languages() -> None:

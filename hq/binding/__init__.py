@@ -1,0 +1,1 @@
+"""Session binding at HQ: challenges, bound session tokens, proofs and the verify decision."""

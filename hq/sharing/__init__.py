@@ -1,0 +1,1 @@
+"""Credential-sharing detection: small rules over verify decisions, sign-ins and device posture."""

@@ -1,0 +1,1 @@
+"""The staff directory: outlet employees, their password hashes, lockout and suspension."""
