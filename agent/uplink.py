@@ -163,7 +163,9 @@ class Uplink:
         latest = answer.get("policy_version")
         if isinstance(latest, int) and latest != self._policy.version and latest != self._rejected_policy_version:
             self._next_policy = 0.0
-        self._status.update(last_heartbeat=time.time(), clock_offset_s=client.clock_offset_s)
+        # One update: a reader must never see an accepted heartbeat beside "HQ unreachable".
+        self._status.update(last_heartbeat=time.time(), clock_offset_s=client.clock_offset_s,
+                            hq_reachable=True, last_error=None)
 
     def _settle_losses(self, reported: dict[str, int]) -> None:
         self._spool.settle_losses({k: v for k, v in reported.items() if k not in self._dropped})

@@ -180,3 +180,22 @@ def test_the_run_loop_stops_promptly(hq, spool, tmp_path):
     stop.set()
     thread.join(3)
     assert not thread.is_alive()
+
+
+def test_an_accepted_heartbeat_and_hq_reachable_are_written_together(hq, spool, tmp_path):
+    # The tray reads status between writes; it must never see a fresh heartbeat beside "unreachable".
+    hq.then("/v1/heartbeat", Answer(status=500, body={}))
+    uplink = make_uplink(hq, spool, tmp_path)
+    uplink.step()
+    assert StatusFile.read(tmp_path)["hq_reachable"] is False
+    seen = []
+    update = uplink._status.update
+
+    def recording_update(**fields):
+        update(**fields)
+        seen.append(StatusFile.read(tmp_path))
+
+    uplink._status.update = recording_update
+    uplink.step()
+    with_heartbeat = [s for s in seen if s.get("last_heartbeat")]
+    assert with_heartbeat and all(s["hq_reachable"] for s in with_heartbeat)

@@ -228,7 +228,7 @@ def test_the_tray_client_reads_status_from_the_running_agent(hq, tmp_path):
 
     try:
         status = wait_until(heartbeat_status, 15, what="status over the local channel")
-        assert status["device_id"] == device_id and status["hq_reachable"] and status["staff"] is None
+        assert status["device_id"] == device_id and status["hq_reachable"] and status["staff"] is None, status
         assert client.call("alerts") == {"pending": [], "past": []}
     finally:
         agent.stop()
