@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench system-deps clean package
+.PHONY: run test lint bench system-deps clean package soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	QT_QPA_PLATFORM=offscreen $(VENV)/bin/pytest -q
+
+## make soak: the chaos and abuse suites in their long form (TG_SOAK=1: longer outages, kill storms and
+## fuzzing budgets), then every fuzz target past 100,000 inputs under atheris
+soak: $(STAMP) system-deps
+	TG_SOAK=1 TG_CHAOS_REPORT=test-artifacts/soak-report.txt $(VENV)/bin/pytest -q -s --timeout=3600 \
+		tests/chaos tests/abuse
+	$(PY) tests/fuzz/run_atheris.py --runs 100000
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

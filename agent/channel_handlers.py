@@ -60,7 +60,9 @@ class ChannelHandlers:
             attention.append(ops.ATTN_REVOKED)
         if self._binding is not None:
             attention += self._binding.attention()
-        if self._alerts.pending_count():
+        staff = self._staff()
+        # Only what this staff member (or, with nobody signed in, whoever signs in next) must answer.
+        if self._alerts.pending_count(staff):
             attention.append(ops.ATTN_ALERTS_PENDING)
         last = snapshot.get("last_heartbeat")
         if self._spool.depth() and (last is None or time.time() - last > BACKLOG_AGE_S):
@@ -74,10 +76,11 @@ class ChannelHandlers:
             "last_heartbeat": last,
             "spool_depth": self._spool.depth(),
             "policy_version": self._policy.version,
-            "staff": self._staff(),
+            "staff": staff,
             "revoked": bool(snapshot.get("revoked")),
             "agent_version": __version__,
             "attention": attention,
+            "last_signout": self._binding.last_signout() if self._binding is not None else None,
         }
 
     def _manager(self) -> BindingManager:
@@ -93,7 +96,7 @@ class ChannelHandlers:
 
     def signout(self, args: dict[str, Any]) -> dict[str, Any]:
         with _channel_errors():
-            return self._manager().signout("staff")
+            return self._manager().signout(ops.SIGNOUT_STAFF)
 
     def proof(self, args: dict[str, Any]) -> dict[str, Any]:
         method = ops.require_str(args, "method")
@@ -117,7 +120,7 @@ class ChannelHandlers:
             return self._manager().acknowledge(claimed, policy_hash, typed)
 
     def alerts(self, args: dict[str, Any]) -> dict[str, Any]:
-        return dict(self._alerts.listing())
+        return dict(self._alerts.listing(self._staff()))
 
     def answer_alert(self, args: dict[str, Any]) -> dict[str, Any]:
         alert_id = ops.require_str(args, "alert_id")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.events import SEVERITY_PRIORITY, Event
+from agent.redact import redact, redact_optional
 from agent.sensors.observations import ProcessInfo
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -45,13 +46,19 @@ class Finding:
         return Event(kind="finding", body=self.to_dict(), priority=SEVERITY_PRIORITY[self.severity])
 
 
-def process_fields(proc: ProcessInfo | None, parent: ProcessInfo | None = None) -> dict[str, Any]:
-    """ECS-style fields naming a process (and its parent) in a finding."""
+def process_finding_fields(proc: ProcessInfo | None, parent: ProcessInfo | None = None) -> dict[str, Any]:
+    """ECS-style fields naming a process (and its parent) in a finding, personal data redacted.
+
+    Rules match on the raw command line (rules/fields.py); a finding leaves the PC, so what it
+    carries goes through `redact` first: a tool started with a customer's phone number or a file
+    named after one still shows as the tool, with ``<phone>`` in place of the number.
+    """
     return {
         "process.pid": proc.pid if proc else None,
-        "process.name": proc.name if proc else None,
-        "process.executable": proc.exe if proc else None,
-        "process.command_line": proc.command_line if proc else None,
-        "process.parent.name": parent.name if parent else None,
-        "process.parent.executable": parent.exe if parent else None,
+        "process.start": proc.create_time if proc else None,  # unix time; tells a reused pid apart
+        "process.name": redact(proc.name) if proc else None,
+        "process.executable": redact_optional(proc.exe) if proc else None,
+        "process.command_line": redact(proc.command_line) if proc else None,
+        "process.parent.name": redact(parent.name) if parent else None,
+        "process.parent.executable": redact_optional(parent.exe) if parent else None,
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.binding.policy import BindingPolicy, SharingPolicy, parse_binding, parse_sharing
+from agent.detection.actions import ResponsePolicy, parse_responses
 from agent.signing import SignatureError, load_public_key, verify_document
 
 MAX_POLICY_BYTES = 4 * 1024 * 1024
@@ -39,6 +40,7 @@ class PolicyBody:
     thresholds: Thresholds = field(default_factory=Thresholds)
     binding: BindingPolicy = field(default_factory=BindingPolicy)
     sharing: SharingPolicy = field(default_factory=SharingPolicy)
+    responses: ResponsePolicy = field(default_factory=ResponsePolicy)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ def parse_policy_body(raw: Any) -> PolicyBody:
         "thresholds": parse_thresholds,
         "binding": lambda v: _located(parse_binding, v),
         "sharing": lambda v: _located(parse_sharing, v),
+        "responses": lambda v: _located(parse_responses, v),
     }
     values: dict[str, Any] = {}
     for key, value in data.items():

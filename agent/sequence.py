@@ -5,15 +5,23 @@ of the same device (the service and a `doctor` run) hand out increasing numbers 
 each other. A ceiling is reserved on disk a little ahead (hi-lo): a restart after the clock jumped
 back continues above every number already used, without a disk sync per request. A process that
 HQ tells "replayed" (another process of the device went ahead) skips past the reserved ceiling.
+
+A reservation that cannot be written (disk full) must not stop requests: numbering goes on in memory,
+which stays increasing while the process runs, and the reservation is retried on the next call. Only a
+restart after the clock went back could then reuse a number; HQ refuses it as replayed, as it would any.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 RESERVE_AHEAD_US = 10 * 1_000_000
 
@@ -32,6 +40,7 @@ class RequestSequence:
         # most "now"; only a clock that is behind the last reservation forces a jump above it.
         clock_went_back = self._clock_us() < self._reserved - RESERVE_AHEAD_US
         self._next = self._reserved + 1 if clock_went_back else 1
+        self._reserve_failing = False
 
     def _read_reserved(self) -> int:
         try:
@@ -48,20 +57,38 @@ class RequestSequence:
         tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, str(upto).encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self._path)
+            try:
+                os.write(fd, str(upto).encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self._path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
         self._reserved = upto
 
     def next(self) -> int:
         with self._lock:
             value = max(self._next, self._clock_us())
             if value > self._reserved:
-                self._reserve(value + RESERVE_AHEAD_US)
+                self._try_reserve(value + RESERVE_AHEAD_US)
             self._next = value + 1
             return value
+
+    def _try_reserve(self, upto: int) -> None:
+        try:
+            self._reserve(upto)
+        except OSError as exc:
+            if not self._reserve_failing:
+                log.warning("%s: cannot reserve request sequence numbers (%s); numbering in memory until "
+                            "the file can be written again", self._path, exc)
+            self._reserve_failing = True
+            return
+        if self._reserve_failing:
+            log.warning("%s: request sequence reserved on disk again", self._path)
+        self._reserve_failing = False
 
     def skip_ahead(self) -> None:
         """Continue above everything any process of this device may have reserved."""

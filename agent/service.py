@@ -27,6 +27,7 @@ from agent.events import PRIORITY_HIGH, Event
 from agent.heartbeat import HeartbeatSource
 from agent.hqclient import HqClient, HqError
 from agent.keystore import Keystore, KeystoreUnavailable
+from agent.localchannel import ops
 from agent.localchannel.server import LocalChannelServer, default_address
 from agent.platform import Platform
 from agent.policy import CurrentPolicy, PolicyError, PolicyStore
@@ -81,6 +82,8 @@ class Service:
         self.binding, loopback = build_binding(config, keystore=keystore, sequence=self._sequence, status=self.status,
                                                policy=self.policy, platform=platform, put_event=self.spool.put)
         self._binding_worker = Worker("binding", binding_loop(self.binding, loopback, self.policy))
+        self._screen_locks = platform.screen_lock_watch()
+        self._screen_lock_problem: str | None = None
         self.uplink = Uplink(
             connect=self._connect,
             spool=self.spool,
@@ -96,7 +99,7 @@ class Service:
             staff=self.binding.staff,
         )
         self._uplink_worker = Worker("uplink", self.uplink.run)
-        self.alerts = AlertBook(self._state_dir, self.spool.put)
+        self.alerts = AlertBook(self._state_dir, self.spool.put, staff=self.binding.staff)
         self.detection = build_detection(config, policy=self.policy, spool=self.spool, alerts=self.alerts)
         handlers = ChannelHandlers(state_dir=self._state_dir, status=self.status, spool=self.spool,
                                    policy=self.policy, alerts=self.alerts, staff=self.binding.staff,
@@ -147,18 +150,31 @@ class Service:
         self.detection.start()
         exports = self.detection.export_sensor
         self.status.update(exports_mode=exports.mode if exports else None,
-                           sensor_failures=self.detection.failures)
+                           sensor_failures=self._sensor_failures())
         self._uplink_worker.start()
         self._binding_worker.start()
+        self._screen_locks.start(self.binding.screen_lock_changed, self._screen_lock_watch_state)
         stop.wait()
         return self.shutdown()
+
+    def _sensor_failures(self) -> list[str]:
+        failures = list(self.detection.failures)
+        if self._screen_lock_problem is not None:
+            failures.append(f"screen_lock: {self._screen_lock_problem}; staff are not signed out when the screen locks")
+        return failures
+
+    def _screen_lock_watch_state(self, problem: str | None) -> None:
+        # Called by the watch's thread after run() wrote the detection failures, so this write wins.
+        self._screen_lock_problem = problem
+        self.status.update(screen_lock=problem or "watching", sensor_failures=self._sensor_failures())
 
     def shutdown(self) -> int:
         """Stop sensors, record the stop, flush what HQ will take in the remaining budget."""
         deadline = time.monotonic() + STOP_BUDGET_S
         self._channel.stop(1.0)
+        self._screen_locks.stop(1.0)
         self._binding_worker.stop(2.0)
-        self.binding.signout("agent_stopped")  # the token lives in memory only: say so to HQ
+        self.binding.signout(ops.SIGNOUT_AGENT_STOPPED)  # the token lives in memory only: say so to HQ
         self.detection.stop(max(0.1, deadline - time.monotonic()) / 4)
         self.spool.put(Event("agent.stopped", {"version": __version__, "reason": "service stop"},
                              priority=PRIORITY_HIGH))

@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 from agent.events import MAX_KIND_LENGTH, PRIORITY_CRITICAL, PRIORITY_LOW, Event
+from agent.utf8 import utf8_safe_tree
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,8 @@ def _encode(event: Event) -> _Row:
     if not isinstance(event.created, int | float) or not math.isfinite(event.created):
         raise ValueError(f"{where}: created must be a finite epoch time, got {event.created!r}")
     try:
-        body = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
+        body = json.dumps(utf8_safe_tree(event.body), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: a body that contains itself
         raise ValueError(f"{where} ({event.kind}): body is not plain JSON: {exc}") from exc
     size = len(body.encode()) + len(event.kind.encode()) + len(event.id.encode()) + ROW_OVERHEAD
     return _Row(event.id, int(event.priority), float(event.created), event.kind, body, size)
@@ -499,10 +500,12 @@ def _create_schema(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path}: is an SQLite database of another application (application_id={app_id}, "
                 f"tables={sorted(tables)}), not a Terminal Guard spool; point the spool elsewhere"
             )
-        for statement in _SCHEMA:
-            conn.execute(statement)
-        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # An existing spool is opened without writing a byte, so `status` works on a full disk.
+        if app_id != APPLICATION_ID or not _OUR_TABLES.issubset(tables):
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         _rollback(conn)

@@ -2,7 +2,8 @@
 
 The uplink reads nothing but the spool (DESIGN.md), deletes an event only after HQ has
 committed it, backs off with full jitter while HQ is away, honours 429 Retry-After, halves the
-batch on 413 and stops sending for good when HQ says the device is revoked.
+batch on 413 and on 408 (a link too slow for HQ's body deadline), and stops sending for good when
+HQ says the device is revoked.
 """
 
 from __future__ import annotations
@@ -214,6 +215,14 @@ class Uplink:
             answer = client.request("POST", "/v1/events", {"events": [e.to_wire() for e in batch]})
         except HqTooLarge:
             self._shrink_batch(batch)
+            return True
+        except HqRejected as exc:
+            # 408: the link is too slow to carry this batch within HQ's body deadline. Smaller
+            # batches get through; one event that still times out waits for the backoff.
+            if exc.status != 408 or len(batch) == 1:
+                raise
+            self._batch = max(1, len(batch) // 2)
+            log.warning("HQ timed out reading %d events; batch now %d", len(batch), self._batch)
             return True
         if not isinstance(answer.get("accepted"), int):
             raise HqBadAnswer("events answer lacks an integer 'accepted'")

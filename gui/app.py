@@ -20,7 +20,7 @@ from agent.localchannel import ops
 from agent.localchannel.client import AgentClient
 from gui import texts
 from gui.dialogs.alerts import AlertsDialog
-from gui.dialogs.common import failure_message
+from gui.dialogs.common import failure_followup, failure_message
 from gui.dialogs.diagnostics import DiagnosticsWindow
 from gui.dialogs.policy import PolicyDialog
 from gui.dialogs.signin import SignInDialog
@@ -29,11 +29,13 @@ from gui.model import (
     CONNECTING_VIEW,
     AlertItem,
     PollResult,
+    SessionEnd,
     Text,
     TrayView,
     derive_view,
     menu_entries,
     new_alerts,
+    signout_notice,
 )
 from gui.window import StatusWindow
 from gui.worker import DEFAULT_POLL_INTERVAL_S, CallRunner, StatusPoller
@@ -79,6 +81,10 @@ class TrayController(QObject):
         self.alerts_dialog: AlertsDialog | None = None
         self.diagnostics_window: DiagnosticsWindow | None = None
         self._seen_alerts: set[str] | None = None
+        # The agent's last_signout at the previous status; unknown until the first one, which is
+        # only remembered: a session that ended before the tray started is old news.
+        self._seen_signout: SessionEnd | None = None
+        self._status_seen = False
         self.rebuild_menu()
         self._render(self.view)
 
@@ -111,6 +117,7 @@ class TrayController(QObject):
         previous, view = self.view, derive_view(result)
         self.view = view
         self._render(view)
+        self._react_to_session_end(view)
         self._react(previous, view)
         self.view_changed.emit(view)
 
@@ -145,6 +152,26 @@ class TrayController(QObject):
             self.notify(self.tr("Terminal Guard alert"), self._alert_summary(alert))
         if ask:
             self.open_alerts(ask[0].alert_id)
+
+    def _react_to_session_end(self, view: TrayView) -> None:
+        """Say why the agent ended a session (idle, screen lock, shift end, HQ...) and close what
+        belonged to it; open the sign-in form where signing in again is the way on."""
+        status = view.status
+        if status is None:
+            return  # the agent is away or answered an error: keep what was seen before
+        seen, self._seen_signout = self._seen_signout, status.last_signout
+        first, self._status_seen = not self._status_seen, True
+        notice = None if first else signout_notice(seen, status)
+        if notice is None:
+            return
+        message = texts.render(notice.text)
+        # The ended session's alerts and policy are not for whoever sits down next.
+        for dialog in (self.alerts_dialog, self.policy_dialog):
+            if dialog is not None:
+                dialog.close()
+        self.notify(texts.render(Text("signout.title")), message)
+        if notice.followup == "sign_in":
+            self.open_signin(message)
 
     def _alert_summary(self, alert: AlertItem) -> str:
         if alert.process_name:
@@ -184,9 +211,15 @@ class TrayController(QObject):
             "alerts": self.open_alerts,
             "diagnostics": self.open_diagnostics,
             "refresh": self.refresh,
-            "quit": QCoreApplication.quit,
+            "quit": self.quit,
         }
         handlers[key]()
+
+    def quit(self) -> None:
+        """Menu "Quit" and Ctrl+C: the status window, which otherwise only minimises, lets go."""
+        if self.window is not None:
+            self.window.quitting = True
+        QCoreApplication.quit()
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
@@ -202,13 +235,29 @@ class TrayController(QObject):
         dialog.raise_()
         dialog.activateWindow()
 
-    def open_signin(self) -> SignInDialog:
+    def open_signin(self, reason: str | None = None) -> SignInDialog:
+        """The sign-in form; ``reason`` (why staff are back here, e.g. an expired session) shown in it."""
         if self.signin_dialog is None:
-            self.signin_dialog = SignInDialog(self.runner)
+            outlet = self.view.status.outlet_id if self.view.status else None
+            self.signin_dialog = SignInDialog(self.runner, outlet=outlet)
             self.signin_dialog.signed_in.connect(self._signed_in)
+            self.signin_dialog.followup.connect(self._follow_up)
             self.signin_dialog.finished.connect(lambda _code: self._forget("signin_dialog"))
+        if reason:
+            self.signin_dialog.message.show_error(reason)
         self._present(self.signin_dialog)
         return self.signin_dialog
+
+    def _follow_up(self, key: str, message: str) -> None:
+        """An agent refusal that needs a step: back to the sign-in form (the session is gone, so a
+        policy dialog for it closes) or on to the policy acknowledgement."""
+        if key == "sign_in":
+            if self.policy_dialog is not None:
+                self.policy_dialog.close()
+            self.open_signin(message)
+        elif key == "policy":
+            self.open_policy()
+        self.refresh()
 
     def _signed_in(self, staff: str) -> None:
         self.notify(self.tr("Terminal Guard"), texts.render(Text("detail.signed_in_as", (staff,))))
@@ -218,12 +267,17 @@ class TrayController(QObject):
         self.runner.run(ops.OP_SIGNOUT, {}, lambda _result: self.refresh(), self._call_failed)
 
     def _call_failed(self, error: Exception) -> None:
-        self.notify(self.tr("Terminal Guard"), failure_message(error))
+        message = failure_message(error)
+        self.notify(self.tr("Terminal Guard"), message)
+        followup = failure_followup(error)
+        if followup is not None:
+            self._follow_up(followup, message)
 
     def open_policy(self) -> PolicyDialog:
         if self.policy_dialog is None:
             self.policy_dialog = PolicyDialog(self.runner, self.view.staff, self.lang)
             self.policy_dialog.acknowledged.connect(self._policy_acknowledged)
+            self.policy_dialog.followup.connect(self._follow_up)
             self.policy_dialog.finished.connect(lambda _code: self._forget("policy_dialog"))
             self.policy_dialog.load()
         self._present(self.policy_dialog)

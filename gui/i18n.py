@@ -10,7 +10,8 @@ a key. To update after changing strings:
     (translate the new entries in the .ts)
     .venv/bin/pyside6-lrelease gui/translations/terminal_guard_zh_CN.ts -qm gui/translations/terminal_guard_zh_CN.qm
 
-tests/gui/test_translations.py fails when the .ts misses a string or the .qm is stale.
+tests/gui/test_tray_language.py fails when the .ts misses a string or the .qm is stale, and
+tests/gui/test_tray_errors.py when an agent error code has no message.
 """
 
 from __future__ import annotations

@@ -55,6 +55,24 @@ def _field(raw: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], *,
 
 
 @dataclass(frozen=True)
+class SessionEnd:
+    """Why the agent last ended a session the staff did not end themselves (ops.LastSignout)."""
+
+    reason: str
+    at: float
+    staff: str
+
+    @classmethod
+    def from_result(cls, raw: object) -> SessionEnd | None:
+        if raw is None:
+            return None  # none since the agent started, the staff signed out themselves, or an older agent
+        if not isinstance(raw, Mapping):
+            raise StatusFormatError(f"field 'last_signout': expected an object or null, got {raw!r:.40}")
+        return cls(reason=_field(raw, "reason", str), at=float(_field(raw, "at", (int, float))),
+                   staff=_field(raw, "staff", str))
+
+
+@dataclass(frozen=True)
 class AgentStatus:
     enrolled: bool
     device_id: str | None
@@ -68,6 +86,7 @@ class AgentStatus:
     revoked: bool
     agent_version: str
     attention: tuple[str, ...]
+    last_signout: SessionEnd | None = None
 
     @classmethod
     def from_result(cls, raw: Mapping[str, Any]) -> AgentStatus:
@@ -88,6 +107,7 @@ class AgentStatus:
             revoked=_field(raw, "revoked", bool),
             agent_version=_field(raw, "agent_version", str),
             attention=tuple(attention),
+            last_signout=SessionEnd.from_result(raw.get("last_signout")),
         )
 
 
@@ -105,6 +125,8 @@ class AlertItem:
     state: str
     answered_at: float | None
     justification: str | None
+    staff: str | None = None  # signed in when the finding happened; None: nobody (or an older agent)
+    repeats: int = 0  # identical findings folded into this alert since it was raised
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> AlertItem:
@@ -124,6 +146,8 @@ class AlertItem:
             state=_field(raw, "state", str),
             answered_at=float(answered) if answered is not None else None,
             justification=_field(raw, "justification", str, nullable=True),
+            staff=_field(raw, "staff", str, nullable=True),
+            repeats=_field(raw, "repeats", int, nullable=True) or 0,
         )
 
     @property
@@ -338,6 +362,74 @@ def new_alerts(seen: set[str], alerts: AlertLists) -> tuple[list[AlertItem], lis
     ask = [a for a in fresh if a.action == "require_ack" and a.state == "pending"]
     notify = [a for a in fresh if a.action == "notify"]
     return notify, ask
+
+
+# --- sessions the agent ended ---------------------------------------------------------------------
+
+# Why a session ended (ops.SIGNOUT_*, "hq:" + HQ's code) -> the text telling staff (%1: the staff
+# id) and what the tray opens next. The sign-in form opens, as for an expired session, where
+# signing in again is the way on; not where it would fail (HQ suspended the staff, revoked the
+# PC) or is not wanted (the outlet has closed, the OS user logged off).
+SIGNOUT_NOTICES: dict[str, tuple[str, str | None]] = {
+    ops.SIGNOUT_IDLE: ("signout.idle", "sign_in"),
+    ops.SIGNOUT_SCREEN_LOCKED: ("signout.screen_locked", "sign_in"),
+    ops.SIGNOUT_SHIFT_END: ("signout.shift_end", None),
+    ops.SIGNOUT_LOGOFF: ("signout.logoff", None),
+    ops.SIGNOUT_AGENT_STOPPED: ("signout.agent_stopped", None),
+    "hq:expired_token": ("signout.hq_expired", "sign_in"),
+    "hq:bad_token": ("signout.hq_expired", "sign_in"),
+    "hq:malformed_token": ("signout.hq_expired", "sign_in"),
+    "hq:wrong_device": ("signout.hq_expired", "sign_in"),
+    "hq:signed_out": ("signout.hq_signed_out", "sign_in"),
+    "hq:staff_suspended": ("signout.hq_staff_suspended", None),
+    "hq:staff_disabled": ("signout.hq_staff_disabled", None),
+    "hq:wrong_outlet": ("signout.hq_wrong_outlet", None),
+    "hq:device_revoked": ("signout.hq_device_revoked", None),
+    "hq:unknown_device": ("signout.hq_device_revoked", None),
+}
+
+
+@dataclass(frozen=True)
+class SignoutNotice:
+    text: Text
+    followup: str | None  # a MenuEntry key to open ("sign_in"), or None
+
+
+def signout_notice(seen: SessionEnd | None, status: AgentStatus) -> SignoutNotice | None:
+    """What to tell staff when the agent has ended a session since ``seen`` (its last_signout at the
+    previous look); None when there is nothing new, or someone is signed in again already."""
+    end = status.last_signout
+    if end is None or end == seen or status.staff is not None:
+        return None
+    known = SIGNOUT_NOTICES.get(end.reason)
+    if known is None:
+        return SignoutNotice(Text("signout.other", (end.staff, end.reason)), None)
+    key, followup = known
+    return SignoutNotice(Text(key, (end.staff,)), followup)
+
+
+# --- agent errors ------------------------------------------------------------------------------
+
+# Errors that mean the tray must open something (a MenuEntry key), not only explain them.
+ERROR_FOLLOWUPS: dict[str, str] = {
+    ops.ERR_POLICY_ACK_REQUIRED: "policy",
+    ops.ERR_SESSION_EXPIRED: "sign_in",
+    ops.ERR_NOT_SIGNED_IN: "sign_in",  # the session ended (HQ, idle, shift end) while a dialog was open
+}
+
+
+def error_followup(code: str) -> str | None:
+    return ERROR_FOLLOWUPS.get(code)
+
+
+def staff_in_detail(detail: str) -> str | None:
+    """The staff id an already_signed_in detail starts with ("S002 is signed in here; sign out first").
+
+    The tray's status may be a poll behind (another session signed in meanwhile), so the agent's
+    own answer is the better source; anything that is not a valid staff id is ignored.
+    """
+    first = detail.split(" ", 1)[0]
+    return first if "signed in" in detail and ops.valid_staff_id(first) else None
 
 
 # --- diagnostics -------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def _run_tray(app: QApplication, client: AgentClient, lang: str, poll_interval_s
         return 0
     controller = TrayController(client, lang=lang, poll_interval_s=poll_interval_s)
     # Ctrl+C in a terminal: Python signal handlers only run when the interpreter gets control.
-    signal.signal(signal.SIGINT, lambda *_: app.quit())
+    signal.signal(signal.SIGINT, lambda *_: controller.quit())
     heartbeat = QTimer()
     heartbeat.start(500)
     heartbeat.timeout.connect(lambda: None)

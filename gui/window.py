@@ -15,6 +15,7 @@ ICON_SIZE = 48
 class StatusWindow(QWidget):
     def __init__(self, menu: QMenu, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.quitting = False
         self.setWindowTitle(self.tr("Terminal Guard"))
         self.icon_label = QLabel()
         self.headline_label = QLabel()
@@ -55,6 +56,10 @@ class StatusWindow(QWidget):
         self.note_label.setVisible(bool(message))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        # Without a tray this window is the only way back in: closing it minimises instead.
+        # Without a tray this window is the only way back in: closing it minimises instead, unless
+        # the app is quitting (Qt 6's quit() gives up when a window refuses to close).
+        if self.quitting:
+            event.accept()
+            return
         event.ignore()
         self.showMinimized()

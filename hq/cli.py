@@ -181,7 +181,7 @@ def _sessions(args: argparse.Namespace) -> sessionmaker:
 
 def _emit(records: Iterable[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
     for record in records:
-        print(json.dumps(record, ensure_ascii=False) if as_json else line(record))
+        print(commands.json_line(record) if as_json else line(record))
 
 
 def _since(args: argparse.Namespace) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,29 @@ from hq.store.tokens import create_token
 from hq.timefmt import iso
 
 MAX_POLICY_FILE_BYTES = 4 * 1024 * 1024
+
+# What a terminal acts on or reorders instead of printing: C0 controls, DEL, C1 (U+009B is a CSI
+# on its own), the bidi embeddings/overrides/isolates (an RLO turns "slx.exe" into "exe.xls"), and
+# lone surrogates, which the UTF-8 stdout cannot encode at all. Devices report file names,
+# command lines, host names and kinds: the operator must see them, not have them acted on.
+_UNSHOWN = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Inside JSON text the same characters can only sit within strings, where \uNNNN means the same.
+_UNSHOWN_IN_JSON = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(text: str) -> str:
+    """``text`` with every character a terminal would act on written as a visible escape."""
+    return _UNSHOWN.sub(_escape, text)
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON object for --json: the same data, with nothing a terminal would act on left raw."""
+    return _UNSHOWN_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(record, ensure_ascii=False))
 
 
 class CommandError(RuntimeError):
@@ -101,7 +125,7 @@ def device_table(records: list[dict[str, Any]]) -> Iterator[str]:
                 text = ",".join(f"{k}={v}" for k, v in sorted(value.items())) or "-"
             else:
                 text = "-" if value is None else str(value)
-            cells.append(text.ljust(width))
+            cells.append(shown(text).ljust(width))
         yield "  ".join(cells).rstrip()
 
 
@@ -144,7 +168,7 @@ def event_line(record: dict[str, Any]) -> str:
     body = json.dumps(record["body"], ensure_ascii=False, sort_keys=True)
     if len(body) > 120:
         body = body[:117] + "..."
-    return (
+    return shown(
         f"{record['received_at']}  {record['device_id']}  {record['origin']:<5}  p{record['priority']}  "
         f"{record['kind']}  {body}"
     )
@@ -178,7 +202,7 @@ def audit_line(record: dict[str, Any]) -> str:
             parts.append(f"{name}={record[name]}")
     if record["count"] > 1:
         parts.append(f"x{record['count']} until {record['last_at']}")
-    return "  ".join(parts)
+    return shown("  ".join(parts))
 
 
 def _read_policy_body(path: Path) -> Any:

@@ -13,6 +13,7 @@ repeat is harmless by design: a heartbeat, a policy fetch, or an event batch tha
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -20,13 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.exc import DataError, DBAPIError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
 
 from agent.events import PRIORITY_LOW
 from agent.signing import load_public_key
 from hq.db import DEVICE_ID_LENGTH, Device
 from hq.store.devices import get_device, revoked_since, write_heartbeats, write_seqs
 from hq.store.events import record_hq_event
+
+log = logging.getLogger(__name__)
 
 # Columns a heartbeat sets; missing identity fields keep their stored value.
 HEARTBEAT_COLUMNS = (
@@ -46,6 +50,10 @@ _KEEP_IF_MISSING = {"agent_version", "hostname", "os"}
 REVOCATION_POLL_OVERLAP_S = 30.0
 UNKNOWN_DEVICE_TTL_S = 10.0
 UNKNOWN_DEVICE_CACHE = 10_000
+# Lost-event counts kept per device: as many reasons as a heartbeat may carry, each capped where
+# the heartbeat model caps a count.
+MAX_LOSS_REASONS = 32
+MAX_LOSS_COUNT = 2**62
 
 
 @dataclass(slots=True, eq=False)
@@ -76,6 +84,50 @@ class LiveDevice:
             last_heartbeat=row.last_heartbeat,
             silent=row.silent,
             columns={name: getattr(row, name) for name in HEARTBEAT_COLUMNS},
+        )
+
+
+def added_losses(stored: dict[str, int] | None, reported: dict[str, int]) -> dict[str, int]:
+    """The device's lost-event counts so far plus the ones a heartbeat reports.
+
+    An agent reports its losses since its last acknowledged heartbeat (agent.spool's
+    settle_losses), so HQ sums them; the stored value (loaded with the device at HQ start) is
+    where the sum goes on from. Reasons past the 32nd are not kept (no honest agent has that many).
+    A new dict: the flush thread may be reading the old one.
+    """
+    merged = dict(stored or {})
+    for reason, count in reported.items():
+        if reason in merged or len(merged) < MAX_LOSS_REASONS:
+            merged[reason] = min(merged.get(reason, 0) + count, MAX_LOSS_COUNT)
+    return merged
+
+
+# What a value the database cannot take raises: its DataError (NUL in text, a bigint out of range,
+# a surrogate inside JSON) or, when the driver cannot even send it, a StatementError or the bare
+# ValueError / TypeError / OverflowError (a lone surrogate in text, an int past 64 bits in SQLite).
+_VALUE_ERRORS = (StatementError, ValueError, TypeError, OverflowError)
+
+
+def _value_refused(exc: Exception) -> bool:
+    """A refused value, not a lost connection or a lock (other DBAPIErrors): those retry whole."""
+    return isinstance(exc, DataError) or not isinstance(exc, DBAPIError)
+
+
+def _first_line(exc: Exception) -> str:
+    cause = exc.orig if isinstance(exc, StatementError) and exc.orig is not None else exc
+    return f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+
+
+def _write_rest(session: Session, *, seqs: list[dict[str, Any]], back_online: list[tuple[str, float]]) -> None:
+    write_seqs(session, rows=seqs)
+    for device_id, at in back_online:
+        record_hq_event(
+            session,
+            device_id=device_id,
+            kind="device.back_online",
+            body={"device_id": device_id, "last_heartbeat": at},
+            now=at,
+            priority=PRIORITY_LOW,
         )
 
 
@@ -146,7 +198,9 @@ class LiveState:
         """Event loop only (see the class docstring)."""
         stored = device.columns
         for name, value in columns.items():
-            if value is not None or name not in _KEEP_IF_MISSING:
+            if name == "lost_events":
+                stored[name] = added_losses(stored.get(name), value or {})
+            elif value is not None or name not in _KEEP_IF_MISSING:
                 stored[name] = value
         device.last_heartbeat = now
         device.heartbeat_count += 1
@@ -219,27 +273,59 @@ class LiveState:
         return snap
 
     def flush(self) -> int:
-        """Write every changed device in one transaction; on failure they are queued again."""
+        """Write every changed device in one transaction; on failure they are queued again.
+
+        A value the database refuses fails the whole batch. Then the heartbeats are written
+        apart and the refused one is dropped (and logged), so one device's value can never stop
+        every other device's heartbeats from being recorded.
+        """
         snap = self._snapshot()
         if not (snap.beat_devices or snap.seq_devices):
             return 0
         try:
-            with self._sessions.begin() as session:
-                write_heartbeats(session, rows=snap.heartbeats)
-                write_seqs(session, rows=snap.seqs)
-                for device_id, at in snap.back_online:
-                    record_hq_event(
-                        session,
-                        device_id=device_id,
-                        kind="device.back_online",
-                        body={"device_id": device_id, "last_heartbeat": at},
-                        now=at,
-                        priority=PRIORITY_LOW,
-                    )
+            try:
+                with self._sessions.begin() as session:
+                    write_heartbeats(session, rows=snap.heartbeats)
+                    _write_rest(session, seqs=snap.seqs, back_online=snap.back_online)
+            except _VALUE_ERRORS as exc:
+                if not _value_refused(exc):
+                    raise
+                seqs = snap.seqs + self._write_heartbeats_apart(snap.heartbeats)
+                with self._sessions.begin() as session:
+                    _write_rest(session, seqs=seqs, back_online=snap.back_online)
         except Exception:
             self._requeue(snap)
             raise
         return len({live.device_id for live in snap.beat_devices + snap.seq_devices})
+
+    def _write_heartbeats_apart(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write halves of the batch in their own transactions, down to each refused row.
+
+        Halving finds k bad rows among n in about 2k·log2(n) transactions, so a fleet-sized
+        batch does not turn into one transaction per device. Returns the sequence-number rows of
+        the dropped devices: their last_seq is still worth keeping.
+        """
+        dropped: list[dict[str, Any]] = []
+        pending = [rows[: len(rows) // 2], rows[len(rows) // 2 :]]
+        while pending:
+            part = pending.pop()
+            if not part:
+                continue
+            try:
+                with self._sessions.begin() as session:
+                    write_heartbeats(session, rows=part)
+            except _VALUE_ERRORS as exc:
+                if not _value_refused(exc):
+                    raise
+                if len(part) > 1:
+                    pending += [part[: len(part) // 2], part[len(part) // 2 :]]
+                    continue
+                log.error(
+                    "heartbeat of device %s not stored: the database refused a value (%s)",
+                    part[0]["id"], _first_line(exc),
+                )
+                dropped.append({"id": part[0]["id"], "last_seq": part[0]["last_seq"]})
+        return dropped
 
     def _requeue(self, snap: _Snapshot) -> None:
         online_again = {device_id for device_id, _ in snap.back_online}

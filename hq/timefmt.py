@@ -35,7 +35,33 @@ def parse_since(text: str, *, now: float) -> float:
     return when.timestamp()
 
 
-def iso(ts: float | None) -> str | None:
+def at_utc(ts: float, *, offset_s: float = 0.0, tz: dt.tzinfo = dt.UTC) -> dt.datetime | None:
+    """``ts`` (plus ``offset_s``) as an aware datetime; None when no datetime holds it.
+
+    Timestamps come from devices: one event `created` a thousand years out (or NaN) must not
+    crash a listing, a console page or the SIEM forwarder for everyone, so no caller converts
+    a stored time with `fromtimestamp` directly.
+    """
+    try:
+        return dt.datetime.fromtimestamp(ts + offset_s, tz)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def unshowable(ts: float) -> str:
+    """How a time no calendar date holds is shown: the raw number, marked."""
+    return f"@{ts!r}"
+
+
+def iso(ts: float | None, *, timespec: str = "seconds") -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    when = at_utc(ts)
+    if when is None:
+        return unshowable(ts)
+    return when.isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def strftime_at(ts: float, fmt: str, *, offset_s: float = 0.0, tz: dt.tzinfo = dt.UTC) -> str:
+    when = at_utc(ts, offset_s=offset_s, tz=tz)
+    return unshowable(ts) if when is None else when.strftime(fmt)

@@ -3,8 +3,10 @@
 One staff member is signed in at a time. The session token HQ grants is held in memory only (a
 restarted service means signing in again) and is refreshed before it expires with a fresh
 device signature; proofs are made here with the device key, so the key never leaves the
-service. Sign-out happens on request, on idle timeout, at shift end (outlet hours from policy)
-and when the OS user who signed in logs off; a sign-out goes to HQ through the spool.
+service. Sign-out happens on request, on idle timeout, at shift end (outlet hours from policy),
+when the screen is locked, when the OS user who signed in logs off and when HQ refuses a refresh;
+a sign-out goes to HQ through the spool. The latest one the staff did not ask for is kept
+(``last_signout``) so the tray can tell them why they are no longer signed in.
 
 Thread-safe: channel handlers run concurrently. HQ calls are serialised by one lock and never
 held under the state lock, so proofs are answered while a refresh waits for HQ.
@@ -28,7 +30,7 @@ from agent.binding.proof import HEADER_PROOF, HEADER_SESSION, ProofError, make_p
 from agent.events import PRIORITY_HIGH, PRIORITY_MEDIUM, Event
 from agent.hqclient import HqClient, HqError, HqRejected
 from agent.localchannel import ops
-from agent.platform import Platform
+from agent.platform import Platform, ScreenLockChange
 from agent.policy import CurrentPolicy
 
 log = logging.getLogger(__name__)
@@ -92,12 +94,19 @@ class BindingManager:
         self._lock = threading.Lock()
         self._hq_lock = threading.Lock()
         self._state: _Signed | None = None
+        self._last_signout: ops.LastSignout | None = None
+        self._console_locks = 0
 
     # --- what others read ------------------------------------------------------------------
 
     def staff(self) -> str | None:
         state = self._state
         return state.grant.staff if state else None
+
+    def last_signout(self) -> ops.LastSignout | None:
+        """The latest session end the staff did not ask for; None after one they asked for."""
+        last = self._last_signout
+        return last.copy() if last is not None else None
 
     def attention(self) -> list[str]:
         state = self._state
@@ -113,6 +122,7 @@ class BindingManager:
         current = self._state
         if current is not None and current.grant.staff != staff:
             raise BindingError(ops.ERR_ALREADY_SIGNED_IN, f"{current.grant.staff} is signed in here; sign out first")
+        locks_before = self._console_locks
         access = self._access()
         with self._hq_lock:
             try:
@@ -136,16 +146,37 @@ class BindingManager:
         self._put_event(Event("session.signed_in", {"staff_id": staff, "session_id": grant.session_id,
                                                     "acknowledged": grant.acknowledged}, priority=PRIORITY_MEDIUM))
         self._on_change(staff)
+        if self._console_locks != locks_before:
+            # The screen was locked while HQ answered: the session must not outlive the lock.
+            self.signout(ops.SIGNOUT_SCREEN_LOCKED)
         return {"staff": staff}
 
-    def signout(self, reason: str = "staff") -> dict[str, Any]:
+    def signout(self, reason: str = ops.SIGNOUT_STAFF) -> dict[str, Any]:
         with self._lock:
             state, self._state = self._state, None
+            if state is not None:
+                # The staff's own sign-out needs no explanation, and an older one no longer applies.
+                self._last_signout = None if reason == ops.SIGNOUT_STAFF else {
+                    "reason": reason, "at": self._clock(), "staff": state.grant.staff}
         if state is None:
             return {"staff": None}
         self._ended(state, reason)
         self._on_change(None)
         return {"staff": state.grant.staff}
+
+    def screen_lock_changed(self, change: ScreenLockChange) -> None:
+        """From the platform's screen-lock watch, on its thread: a locked console ends the session.
+
+        An outlet PC is one shared console, so a lock of any console session counts, whoever the
+        OS user is. Remote sessions (RDP, SSH) are not where staff sign in; their locks do not.
+        """
+        if not (change.locked and change.console):
+            return
+        with self._lock:
+            self._console_locks += 1
+        if self._state is not None:
+            log.info("console session %s locked the screen", change.session)
+            self.signout(ops.SIGNOUT_SCREEN_LOCKED)
 
     def _ended(self, state: _Signed, reason: str) -> None:
         # HQ learns through the spool (delivered within a second or two when it is reachable); the
@@ -228,7 +259,7 @@ class BindingManager:
             except HqRejected as exc:
                 if exc.code in ENDING_CODES:
                     log.warning("HQ ended the session of staff %s: %s", state.grant.staff, exc.code)
-                    self.signout(f"hq:{exc.code}")
+                    self.signout(ops.SIGNOUT_HQ_PREFIX + exc.code)
                     return True
                 log.warning("session refresh refused (%s); retrying", exc.code)
                 state.retry_at = self._clock() + REFRESH_RETRY_S
@@ -255,14 +286,14 @@ class BindingManager:
         binding = self._policy.body.binding
         idle = self._platform.idle_seconds() if binding.idle_signout_s else None
         if idle is not None and idle >= binding.idle_signout_s:
-            return "idle"
+            return ops.SIGNOUT_IDLE
         hours = binding.hours_for(state.grant.outlet_id)
         if hours is not None and hours.is_open(state.signed_in_at) and not hours.is_open(now):
-            return "shift_end"
+            return ops.SIGNOUT_SHIFT_END
         if state.local_users:
             present = self._local_users()
             if present is not None and not state.local_users & present:
-                return "logoff"
+                return ops.SIGNOUT_LOGOFF
         return None
 
     def _local_users(self) -> frozenset[str] | None:

@@ -124,7 +124,7 @@ def build_detection(config: AgentConfig, *, policy: CurrentPolicy, spool: Spool,
                     load_rules: RulesLoader | None = None) -> DetectionStack:
     # Most of the service's threads start here; each would otherwise get a malloc arena of its own.
     limit_malloc_arenas()
-    respond = Responder(spool, alerts)
+    respond = Responder(spool, alerts, responses=lambda: policy.body.responses)
     load_rules = load_rules or isolated_rules_loader(config.agent.state_dir / "rule-cache")
     detection = Detection(policy=policy, load_rules=load_rules, respond=respond)
     inbox: ScanInbox = queue.Queue(1000)
@@ -132,13 +132,14 @@ def build_detection(config: AgentConfig, *, policy: CurrentPolicy, spool: Spool,
     sockets = SharedSocketTable(default_socket_table(), max_age_s=SOCKET_LISTING_MAX_AGE_S)
     network = NetworkSensor(detection.submit, protected_hosts=policy.body.protected_hosts, lister=sockets)
     detection.on_policy(lambda body: network.set_hosts(body.protected_hosts))
+    processes = ProcessSensor(detection.submit, interval_s=PROCESS_INTERVAL_S, events=ProcessEvents.open())
+    detection.on_rules(lambda rules: processes.set_pe_info(rules.needs_pe_info))
     export_sensor = ExportSensor(watch_folders(config), inbox, volumes=default_volumes())
     stack = DetectionStack(detection=detection, export_sensor=export_sensor)
     stack.components = [
         ("detection", Worker("detection", detection.run, wake=detection.wake)),
         ("export-scan", Worker("export-scan", scanner.run, wake=scanner.wake)),
-        ("process", _PrimedProcessSensor(ProcessSensor(detection.submit, interval_s=PROCESS_INTERVAL_S,
-                                                       events=ProcessEvents.open()))),
+        ("process", _PrimedProcessSensor(processes)),
         ("network", network),
         ("sessions", SessionSensor(detection.submit, lister=sockets)),
         ("exports", export_sensor),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agent.findings import Finding, process_fields
+from agent.findings import Finding, process_finding_fields
 from agent.sensors.network import unapproved_clients
 from agent.sensors.observations import NetworkConnection, RemoteSession
 
@@ -20,7 +20,7 @@ def judge_connections(conns: Iterable[NetworkConnection], approved_programs: Ite
     """A program not on policy's approved list talking to a protected host (the waybill system)."""
     findings = []
     for conn in unapproved_clients(conns, approved_programs):
-        fields = process_fields(conn.process)
+        fields = process_finding_fields(conn.process)
         fields.update({"destination.ip": conn.remote_ip, "destination.port": conn.remote_port,
                        "destination.domain": conn.remote_hostname})
         findings.append(Finding(rule=SCRIPTING_RULE, title="Unapproved program talks to the waybill system",

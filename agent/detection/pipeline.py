@@ -38,12 +38,17 @@ class Detection:
         self._rules_for: tuple[str, ...] | None = None
         self._policy_seen: int | None = None
         self._policy_hooks: list[Callable[[PolicyBody], None]] = []
+        self._rules_hooks: list[Callable[[RuleSet], None]] = []
         self.dropped: Counter[str] = Counter()
         self.judged = 0
 
     def on_policy(self, hook: Callable[[PolicyBody], None]) -> None:
         """Call `hook` with the new body whenever another policy comes into force."""
         self._policy_hooks.append(hook)
+
+    def on_rules(self, hook: Callable[[RuleSet], None]) -> None:
+        """Call `hook` with each rule set that comes into force (sensors read what rules need)."""
+        self._rules_hooks.append(hook)
 
     def _follow_policy(self) -> None:
         version = self._policy.version
@@ -75,6 +80,8 @@ class Detection:
             self._rules = self._load_rules(wanted)
             self._rules_for = wanted
             log.info("%d detection rules in force", len(self._rules))
+            for hook in self._rules_hooks:
+                hook(self._rules)
         return self._rules
 
     def judge(self, observation: Observation) -> list[Finding]:

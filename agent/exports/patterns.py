@@ -22,10 +22,13 @@ ROW_SEP = "\n"
 # segments): 13x, 145-149, 15x without 154, 162/165-167, 170-178, 18x, 19x without 194.
 # The pattern starts with the literal "1" so the engine skips to candidates in C; the left boundary
 # (no letter or digit before, except a +86 / 0086 / 86 country prefix) is asserted right after it.
-_MOBILE_SEGMENT = r"(?:3\d|4[5-9]|5[0-35-9]|6[25-7]|7[0-8]|8\d|9[0-35-9])"
+# The segment and the tail (with optional space/dash separators) are shared with agent/redact.py,
+# which wants the same shapes with a looser left boundary.
+MOBILE_SEGMENT = r"(?:3\d|4[5-9]|5[0-35-9]|6[25-7]|7[0-8]|8\d|9[0-35-9])"
+MOBILE_TAIL = r"[ \-]?\d{4}[ \-]?\d{4}"
 _ALNUM = "[0-9A-Za-z]"
 _MOBILE_LEFT = rf"(?:(?<!{_ALNUM}1)|(?<=(?<!{_ALNUM})861)|(?<=(?<!{_ALNUM})\+861)|(?<=(?<!{_ALNUM})00861))"
-MOBILE = re.compile(rf"1{_MOBILE_LEFT}{_MOBILE_SEGMENT}[ \-]?\d{{4}}[ \-]?\d{{4}}(?![0-9])")
+MOBILE = re.compile(rf"1{_MOBILE_LEFT}{MOBILE_SEGMENT}{MOBILE_TAIL}(?![0-9])")
 
 
 # Area codes: 010 and 02x are three digits, the rest 0 + three digits; local numbers are 7 or 8
@@ -63,18 +66,18 @@ DEFAULT_WAYBILL_PATTERNS: tuple[str, ...] = (
     r"(?:10|11|50|51|98)\d{11}",    # EMS domestic, 13 digits
 )
 
-_HAN = r"\u4e00-\u9fff"
+HAN = r"\u4e00-\u9fff"
 # Address: a place name ending in an administrative unit (省/市/区/县/州/盟/旗, incl. 自治区 and
 # 特别行政区), up to three more units, then a street-level unit (路/街/道/巷/弄/胡同/村/镇/乡 ...) and
 # optionally a house number or building (号/座/栋/幢/楼/室/单元). The match starts at the first unit
 # character (a cheap class to skip to) and checks that a place name stands before it; the value
 # counted is the whole cell around the match. Bounded repeats keep the worst case linear.
-_UNIT = "省市区县州盟旗"
-_STREET = r"(?:大道|大街|胡同|路|街|道|巷|弄|里|村|镇|乡)"
+ADDRESS_UNITS = "省市区县州盟旗"
+ADDRESS_STREET = r"(?:大道|大街|胡同|路|街|道|巷|弄|里|村|镇|乡)"
 _NUMBER = r"(?:[0-9A-Za-z\-]{1,8}(?:号楼|号院|号|座|栋|幢|楼|室|单元|弄))"
 ADDRESS = re.compile(
-    rf"[{_UNIT}](?<=[{_HAN}][{_UNIT}])(?:[{_HAN}]{{1,12}}?[{_UNIT}]){{0,3}}"
-    rf"[{_HAN}0-9A-Za-z]{{0,16}}?{_STREET}(?:[{_HAN}0-9]{{0,12}}?{_NUMBER})?"
+    rf"[{ADDRESS_UNITS}](?<=[{HAN}][{ADDRESS_UNITS}])(?:[{HAN}]{{1,12}}?[{ADDRESS_UNITS}]){{0,3}}"
+    rf"[{HAN}0-9A-Za-z]{{0,16}}?{ADDRESS_STREET}(?:[{HAN}0-9]{{0,12}}?{_NUMBER})?"
 )
 
 # The most common surnames (they cover ~90% of the population) plus the compound ones. A cell that
@@ -91,7 +94,7 @@ _SURNAMES_COMPOUND = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫"
 # The separator before the name is consumed (a cheap class to skip to), the one after is not.
 NAME_CELL = re.compile(
     rf"[{CELL_SEP}{ROW_SEP}]((?:{'|'.join(_SURNAMES_COMPOUND)}|[{_SURNAMES_SINGLE}])"
-    rf"(?:先生|女士|小姐|[{_HAN}]{{1,2}}))(?=[{CELL_SEP}{ROW_SEP}])"
+    rf"(?:先生|女士|小姐|[{HAN}]{{1,2}}))(?=[{CELL_SEP}{ROW_SEP}])"
 )
 
 

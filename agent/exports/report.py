@@ -1,9 +1,13 @@
-"""The finding for a file full of customer data: counts, hash, size, path, process. No values."""
+"""The finding for a file full of customer data: counts, hash, size, path, process. No values.
+
+Not even in the names: the path and the program go through `agent.redact`.
+"""
 
 from __future__ import annotations
 
 from agent.exports.counter import PiiResult
 from agent.findings import Finding
+from agent.redact import redact
 from agent.sensors.observations import ProcessInfo
 
 RULE = "export.bulk_customer_data"
@@ -20,7 +24,7 @@ def _title(result: PiiResult) -> str:
 def export_finding(*, severity: str, path: str, size: int, sha256: str, result: PiiResult, removable: bool,
                    process: ProcessInfo | None = None, incomplete: str | None = None) -> Finding:
     fields: dict[str, object] = {
-        "file.path": path,
+        "file.path": redact(path),  # exports are often named after a customer or a waybill
         "file.size": size,
         "file.hash.sha256": sha256,
         "file.removable": removable,
@@ -32,10 +36,10 @@ def export_finding(*, severity: str, path: str, size: int, sha256: str, result: 
     if result.estimated:
         fields["pii.estimated"] = list(result.estimated)  # sampled distinct counts, see distinct.py
     if incomplete:
-        fields["scan.incomplete"] = incomplete
+        fields["scan.incomplete"] = redact(incomplete)  # may name a member of an archive
     if process is not None:
         fields["process.pid"] = process.pid
-        fields["process.name"] = process.name
+        fields["process.name"] = redact(process.name)
         if process.exe:
-            fields["process.executable"] = process.exe
+            fields["process.executable"] = redact(process.exe)
     return Finding(rule=RULE, title=_title(result), severity=severity, category="export", fields=fields)

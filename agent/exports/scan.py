@@ -24,6 +24,7 @@ from agent.exports.severity import classify
 from agent.exports.zip_guard import UnpackBudget
 from agent.findings import Finding
 from agent.policy import Thresholds
+from agent.redact import redact
 from agent.sensors.observations import ProcessInfo
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def inspect_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, way
             incomplete = incomplete or f"hash failed: {exc.strerror or exc}"
     outcome.finding = export_finding(severity=severity, path=shown, size=size, sha256=digest, result=result,
                                      removable=removable, process=process, incomplete=incomplete)
-    log.info("export finding %s on %s", severity, shown)
+    log.info("export finding %s on %s", severity, redact(shown))
     return outcome
 
 
@@ -98,7 +99,7 @@ def _read(stream: BinaryIO, shown: str, size: int, context: ReadContext) -> str 
     except (MemoryError, RecursionError) as exc:
         return safe_reason("reader gave up", exc)
     except Exception as exc:  # a parser bug on a hostile file must not take the agent down
-        log.warning("reader error on %s: %s", shown, type(exc).__name__)
+        log.warning("reader error on %s: %s", redact(shown), type(exc).__name__)
         return safe_reason("reader error", exc)
     return None
 
@@ -112,7 +113,7 @@ def scan_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, waybil
     waybills = compile_waybills(waybill_patterns)
     outcome = inspect_file(path, thresholds=thresholds, waybills=waybills, removable=removable, process=process)
     for where, reason in outcome.skipped:
-        log.debug("skipped %s: %s", where, reason)
+        log.debug("skipped %s: %s", redact(where), redact(reason))
     return outcome.finding
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from agent.localchannel.protocol import ChannelError
 
@@ -94,6 +94,22 @@ MAX_JUSTIFICATION_CHARS = 2000
 STAFF_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
+# --- why a session ended (StatusResult.last_signout.reason) -------------------------------------
+SIGNOUT_STAFF = "staff"  # the staff's own request: not reported in last_signout
+SIGNOUT_IDLE = "idle"  # no input for the policy's idle_signout_s
+SIGNOUT_SHIFT_END = "shift_end"  # the outlet's hours (policy) ended during the session
+SIGNOUT_LOGOFF = "logoff"  # the OS user who signed in logged off
+SIGNOUT_SCREEN_LOCKED = "screen_locked"  # the console screen was locked
+SIGNOUT_AGENT_STOPPED = "agent_stopped"  # the service stopped (the token lives in its memory only)
+SIGNOUT_HQ_PREFIX = "hq:"  # HQ refused a refresh and ended the session: "hq:" + HQ's code (e.g. hq:staff_suspended)
+
+
+class LastSignout(TypedDict):
+    reason: str  # a SIGNOUT_* reason, or "hq:" + HQ's refusal code; unknown ones are shown as-is
+    at: float  # unix time (this PC's clock) the session ended
+    staff: str  # whose session it was
+
+
 class StatusResult(TypedDict):
     enrolled: bool
     device_id: str | None
@@ -107,6 +123,10 @@ class StatusResult(TypedDict):
     revoked: bool
     agent_version: str
     attention: list[str]  # ATTN_* codes; unknown codes are shown as-is
+    # The latest session end the staff did not ask for (idle, shift end, screen lock, HQ...), so the
+    # tray can say why nobody is signed in any more; None after a sign-out the staff asked for.
+    # Missing from older agents.
+    last_signout: NotRequired[LastSignout | None]
 
 
 class SignInArgs(TypedDict):
@@ -153,10 +173,16 @@ class Alert(TypedDict):
     state: AlertState
     answered_at: float | None
     justification: str | None
+    repeats: NotRequired[int]  # identical findings folded into this alert since it was raised
+    # Staff signed in when the finding happened (None: nobody); only they see and answer it. Always
+    # sent by this agent; missing in alerts saved by an older one, which count as unattributed.
+    staff: NotRequired[str | None]
 
 
 class AlertsResult(TypedDict):
-    pending: list[Alert]  # require_ack alerts not yet answered by the signed-in staff
+    # Both lists hold only the signed-in staff's own alerts and those raised while nobody was
+    # signed in (with nobody signed in: only the latter); a colleague's alerts are never listed.
+    pending: list[Alert]  # require_ack alerts not yet answered
     past: list[Alert]  # answered ones and notify-only ones, newest first
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from agent.platform.base import Platform, ServiceMain, UserSession
+from agent.platform.base import Platform, ScreenLockChange, ScreenLockWatch, ServiceMain, UserSession
 
-__all__ = ["Platform", "ServiceMain", "UserSession", "current_platform"]
+__all__ = ["Platform", "ScreenLockChange", "ScreenLockWatch", "ServiceMain", "UserSession", "current_platform"]
 
 
 def current_platform() -> Platform:

@@ -1,4 +1,5 @@
-"""Linux: FHS paths, utmp sessions through psutil, tty idle time and a foreground service.
+"""Linux: FHS paths, utmp sessions through psutil, tty idle time, logind screen locks and a
+foreground service.
 
 On Linux the agent runs as a systemd ``Type=simple`` unit, so "running as a service" is just
 running in the foreground until SIGTERM (systemd stop) or SIGINT (Ctrl-C in a terminal).
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from agent.platform.base import ServiceMain, UserSession
+from agent.platform.base import ScreenLockWatch, ServiceMain, UserSession
 from agent.platform.stop_signals import run_until_stopped
 
 CONFIG_PATH = Path("/etc/terminal-guard/agent.toml")
@@ -91,6 +92,11 @@ class LinuxPlatform:
     def idle_seconds(self) -> float | None:
         terminals = [session.terminal for session in self.user_sessions()]
         return tty_idle_seconds(terminals, dev_dir=Path("/dev"), now=time.time())
+
+    def screen_lock_watch(self) -> ScreenLockWatch:
+        from agent.platform.logind import LogindLockWatch  # jeepney only where it is used
+
+        return LogindLockWatch()
 
     def run_service(self, main: ServiceMain) -> int:
         return run_until_stopped(main, (signal.SIGTERM, signal.SIGINT))

@@ -1,4 +1,5 @@
-"""Windows: ProgramData paths, WTS sessions, GetLastInputInfo idle time and an SCM service.
+"""Windows: ProgramData paths, WTS sessions, GetLastInputInfo idle time, SCM session-change
+screen locks and an SCM service.
 
 pywin32 modules are imported inside the functions that need them, so this module imports on
 Linux, where its tests run against fake pywin32 modules (the only place fakes stand in for the
@@ -24,8 +25,9 @@ from typing import Any
 
 import psutil
 
-from agent.platform.base import ServiceMain, UserSession
+from agent.platform.base import ScreenLockWatch, ServiceMain, UserSession
 from agent.platform.stop_signals import run_until_stopped
+from agent.platform.windows_locks import WtsLockWatch
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ APP_DIR_NAME = "TerminalGuard"
 ERROR_FAILED_SERVICE_CONTROLLER_CONNECT = 1063
 WTS_PROTOCOL_TYPE_ICA = 1
 WTS_PROTOCOL_TYPE_RDP = 2
+# winsvc.h; spelled out here rather than trusting every pywin32 build to export them.
+SERVICE_CONTROL_SESSIONCHANGE = 0x0E
+SERVICE_ACCEPT_SESSIONCHANGE = 0x80
 CTRL_CLOSE_EVENT = 2
 CTRL_LOGOFF_EVENT = 5
 CTRL_SHUTDOWN_EVENT = 6
@@ -58,6 +63,10 @@ def program_data() -> Path:
 class WindowsPlatform:
     name = "windows"
 
+    def __init__(self) -> None:
+        # One per platform: the service class built by run_service feeds the watch the service uses.
+        self._screen_locks = WtsLockWatch(session_user_and_remote)
+
     def default_config_path(self) -> Path:
         return program_data() / APP_DIR_NAME / "agent.toml"
 
@@ -78,8 +87,11 @@ class WindowsPlatform:
             return None
         return last_input_idle_seconds(windll)
 
+    def screen_lock_watch(self) -> ScreenLockWatch:
+        return self._screen_locks
+
     def run_service(self, main: ServiceMain) -> int:
-        service_class = make_service_class(main)
+        service_class = make_service_class(main, screen_locks=self._screen_locks)
         if dispatch_to_scm(service_class):
             code = service_class.last_exit_code
             return code if isinstance(code, int) else 0
@@ -121,6 +133,16 @@ def _describe_session(win32ts: Any, server: Any, info: dict[str, Any], logons: d
     )
 
 
+def session_user_and_remote(session_id: int) -> tuple[str | None, bool]:
+    """Who is in a session and whether it is an RDP/ICA one, for a screen-lock notice."""
+    import win32ts
+
+    server = win32ts.WTS_CURRENT_SERVER_HANDLE
+    user = _query(win32ts, server, session_id, win32ts.WTSUserName, "")
+    protocol = _query(win32ts, server, session_id, win32ts.WTSClientProtocolType, 0)
+    return (str(user) or None), protocol in (WTS_PROTOCOL_TYPE_ICA, WTS_PROTOCOL_TYPE_RDP)
+
+
 class _LastInputInfo(ctypes.Structure):
     _fields_ = [("cbSize", ctypes.c_uint), ("dwTime", ctypes.c_uint)]
 
@@ -145,8 +167,12 @@ def last_input_idle_seconds(windll: Any) -> float | None:
     return elapsed_ms / 1000.0
 
 
-def make_service_class(main: ServiceMain) -> Any:
-    """Build the pywin32 service class that runs ``main`` when the SCM starts the service."""
+def make_service_class(main: ServiceMain, *, screen_locks: WtsLockWatch | None = None) -> Any:
+    """Build the pywin32 service class that runs ``main`` when the SCM starts the service.
+
+    With ``screen_locks`` the service also accepts session-change notices and passes lock and
+    unlock on to it.
+    """
     import servicemanager
     import win32service
     import win32serviceutil
@@ -169,7 +195,25 @@ def make_service_class(main: ServiceMain) -> Any:
             # Defining it makes the SCM send us shutdown notices: stop cleanly, flush the spool.
             self.SvcStop()
 
+        def GetAcceptedControls(self) -> int:
+            # pywin32 derives stop and shutdown from the Svc* methods; session changes must be asked for.
+            accepted = int(super().GetAcceptedControls())
+            if screen_locks is not None:
+                accepted |= SERVICE_ACCEPT_SESSIONCHANGE
+            return accepted
+
+        def SvcOtherEx(self, control: int, event_type: int, data: Any) -> Any:
+            if control != SERVICE_CONTROL_SESSIONCHANGE:
+                return super().SvcOtherEx(control, event_type, data)
+            if screen_locks is not None:
+                # pywin32 passes the WTSSESSION_NOTIFICATION as (dwSessionId,)
+                session_id = data[0] if isinstance(data, tuple | list) else data
+                screen_locks.notify(int(event_type), int(session_id))
+            return None
+
         def SvcDoRun(self) -> None:
+            if screen_locks is not None:
+                screen_locks.attach()
             servicemanager.LogMsg(
                 servicemanager.EVENTLOG_INFORMATION_TYPE, servicemanager.PYS_SERVICE_STARTED, (SERVICE_NAME, "")
             )

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.findings import Finding
+from agent.findings import Finding, process_finding_fields
 from agent.rules.codec import dump_rules, load_rules
 from agent.rules.compiled import CompiledRule
 from agent.rules.errors import RuleError
@@ -35,9 +35,11 @@ from agent.rules.fields import (
     network_fields,
     process_fields,
 )
-from agent.sensors.observations import NetworkConnection, ProcessInfo, ProcessStarted
+from agent.rules.tree import fields_of
+from agent.sensors.observations import NetworkConnection, ProcessStarted
 
 RULE_SUFFIXES = (".yml", ".yaml")
+PE_INFO_FIELDS = frozenset({"OriginalFileName", "Product", "Company", "Description"})
 
 __all__ = ["RuleError", "RuleInfo", "RuleSet", "builtin_rules", "builtin_texts", "lint", "lint_with_rules"]
 
@@ -121,6 +123,13 @@ class RuleSet:
             for source in (PROCESS_CREATION, NETWORK_CONNECTION)
         }
 
+    @property
+    def needs_pe_info(self) -> bool:
+        """Whether a rule reads Windows version info (a keyword searches it too): reading it costs a
+        file parse per new program, so the process sensor does it only then."""
+        wanted = PE_INFO_FIELDS | {None}
+        return any(not wanted.isdisjoint(fields_of(rule.node)) for rule in self._rules)
+
     @classmethod
     def from_texts(cls, texts: Sequence[tuple[str, str]]) -> tuple[RuleSet, list[RuleError]]:
         """(name, yaml text) pairs -> the good rules and an error for each bad one.
@@ -171,7 +180,7 @@ class RuleSet:
         matched = self._indexes[PROCESS_CREATION].matching(record)
         if not matched:
             return []
-        fields = _process_finding_fields(event.process, event.parent)
+        fields = process_finding_fields(event.process, event.parent)
         return [_finding(rule, fields, event.observed_at) for rule in matched]
 
     def match_connection(self, event: NetworkConnection) -> list[Finding]:
@@ -179,7 +188,7 @@ class RuleSet:
         matched = self._indexes[NETWORK_CONNECTION].matching(record)
         if not matched:
             return []
-        fields = {**_process_finding_fields(event.process, None), **_network_finding_fields(record, event)}
+        fields = {**process_finding_fields(event.process, None), **_network_finding_fields(record, event)}
         return [_finding(rule, fields, event.observed_at) for rule in matched]
 
     @property
@@ -199,17 +208,6 @@ class RuleSet:
 def _finding(rule: CompiledRule, fields: dict[str, Any], observed_at: float) -> Finding:
     return Finding(rule=rule.key, title=rule.title, severity=rule.severity, category=rule.category,
                    fields=dict(fields), observed_at=observed_at)
-
-
-def _process_finding_fields(proc: ProcessInfo | None, parent: ProcessInfo | None) -> dict[str, Any]:
-    return {
-        "process.pid": proc.pid if proc else None,
-        "process.name": proc.name if proc else None,
-        "process.executable": proc.exe if proc else None,
-        "process.command_line": proc.command_line if proc else None,
-        "process.parent.name": parent.name if parent else None,
-        "process.parent.executable": parent.exe if parent else None,
-    }
 
 
 def _network_finding_fields(record: Record, event: NetworkConnection) -> dict[str, Any]:

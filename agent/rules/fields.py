@@ -64,6 +64,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agent.sensors.observations import NetworkConnection, ProcessInfo, ProcessStarted
+from agent.utf8 import utf8_safe
 
 PROCESS_CREATION = "process_creation"
 NETWORK_CONNECTION = "network_connection"
@@ -100,7 +101,7 @@ class Record:
 
 
 def make_record(fields: dict[str, Values]) -> Record:
-    raw = {name: values for name, values in fields.items() if values}
+    raw = {name: tuple(utf8_safe(v) for v in values) for name, values in fields.items() if values}
     folded = {name: tuple(v.casefold() for v in values) for name, values in raw.items()}
     all_raw = tuple(v for values in raw.values() for v in values)
     all_folded = tuple(v for values in folded.values() for v in values)

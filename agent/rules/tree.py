@@ -41,6 +41,15 @@ class Negation:
 Node = Leaf | AllOf | AnyOf | Negation
 
 
+def fields_of(node: Node) -> set[str | None]:
+    """The fields a rule reads (None: a keyword, which searches every field)."""
+    if isinstance(node, Leaf):
+        return {node.field}
+    if isinstance(node, Negation):
+        return fields_of(node.child)
+    return set().union(*(fields_of(child) for child in node.children))
+
+
 # ---------------------------------------------------------------- simplification
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from agent.redact import redact
 from agent.sensors.file_cache import FileResultCache, FileStamp
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def sha256_file(path: str, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str | 
                     return None
                 digest.update(chunk)
     except OSError as exc:
-        log.debug("cannot hash %s: %s", path, exc.strerror or exc)
+        log.debug("cannot hash %s: %s", redact(str(path)), exc.strerror or type(exc).__name__)
         return None
     return digest.hexdigest()
 

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from agent.redact import redact
 from agent.sensors.file_cache import FileResultCache, FileStamp
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def parse_version_info(path: str, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTE
     except Exception as exc:
         # pefile raises PEFormatError, but also struct/Index/Key errors on crafted files;
         # one malformed binary must never stop the process sensor.
-        log.debug("no PE version info for %s: %s", path, type(exc).__name__)
+        log.debug("no PE version info for %s: %s", redact(str(path)), type(exc).__name__)
         return None
 
 

@@ -86,7 +86,10 @@ class ProcessSensor:
     ) -> None:
         self._out = out
         self._hasher = (hasher or ExeHashCache()) if hash_exe else None
-        self._pe = (pe_reader or PeInfoReader(platform_name=platform_name)) if want_pe_info else None
+        self._pe_reader = pe_reader
+        self._platform_name = platform_name
+        self._pe: PeInfoReader | None = None
+        self.set_pe_info(want_pe_info)
         self._exec_window = exec_window_s
         self._clone_grace = min(clone_grace_s, exec_window_s)
         # pid -> create time (None for processes seen at prime, whose details were never read).
@@ -118,6 +121,13 @@ class ProcessSensor:
     @property
     def name(self) -> str:
         return self._worker.name
+
+    def set_pe_info(self, wanted: bool) -> None:
+        """Read Windows version info of new programs only while a rule uses it (a file parse each)."""
+        if wanted and self._pe is None:
+            self._pe = self._pe_reader or PeInfoReader(platform_name=self._platform_name)
+        elif not wanted:
+            self._pe = None
 
     def prime(self) -> None:
         """Remember what already runs, so that only later processes are reported."""
@@ -270,7 +280,8 @@ class ProcessSensor:
 
     def _enrich(self, info: ProcessInfo) -> ProcessInfo:
         sha256 = self._hasher.sha256(info.exe) if self._hasher is not None else None
-        version = self._pe.read(info.exe) if self._pe is not None else None
+        pe = self._pe  # read once: the detection thread may switch it off meanwhile
+        version = pe.read(info.exe) if pe is not None else None
         if sha256 is None and version is None:
             return info
         return dataclasses.replace(

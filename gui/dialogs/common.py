@@ -6,14 +6,21 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from agent.localchannel.client import AgentError, AgentUnavailable
 from gui import texts
+from gui.model import error_followup
 
 
-def failure_message(error: object) -> str:
+def failure_message(error: object, *, outlet: str | None = None) -> str:
+    """The sentence for a failed call; ``outlet`` (this PC's) completes a wrong_outlet refusal."""
     if isinstance(error, AgentUnavailable):
         return texts.error_message("agent_unavailable")
     if isinstance(error, AgentError):
-        return texts.error_message(error.code)
+        return texts.error_message(error.code, error.detail, outlet=outlet)
     return texts.error_message("internal")
+
+
+def failure_followup(error: object) -> str | None:
+    """The menu action a failed call calls for (gui/model.py ERROR_FOLLOWUPS), if any."""
+    return error_followup(error.code) if isinstance(error, AgentError) else None
 
 
 class MessageLine(QLabel):

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from agent.localchannel import ops
 from agent.localchannel.client import AgentError
-from gui.dialogs.common import MessageLine, failure_message
+from gui.dialogs.common import MessageLine, failure_followup, failure_message
 from gui.lang import ZH_CN
 from gui.model import can_acknowledge
 from gui.worker import CallRunner
@@ -39,6 +39,7 @@ def pick_text(policy: dict[str, Any], lang: str) -> str:
 
 class PolicyDialog(QDialog):
     acknowledged = Signal(object)  # ops.AcknowledgePolicyResult
+    followup = Signal(str, str)  # a menu key the refusal calls for (e.g. "sign_in"), and the message shown
 
     def __init__(self, runner: CallRunner, staff: str | None, lang: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,8 +148,12 @@ class PolicyDialog(QDialog):
 
     def _failed(self, error: Exception) -> None:
         self._busy = False
-        self.message.show_error(failure_message(error))
+        message = failure_message(error)
+        self.message.show_error(message)
         if isinstance(error, AgentError) and error.code == ops.ERR_POLICY_CHANGED:
             self._policy = None  # the new text must be read to its end again
             self.load()
         self._update_buttons()
+        followup = failure_followup(error)
+        if followup is not None and followup != "policy":
+            self.followup.emit(followup, message)

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QL
 
 from agent.localchannel import ops
 from gui import texts
-from gui.dialogs.common import MessageLine, failure_message
+from gui.dialogs.common import MessageLine, failure_followup, failure_message
 from gui.model import signin_problem
 from gui.worker import CallRunner
 
@@ -16,10 +16,12 @@ MAX_STAFF_ID = 64
 
 class SignInDialog(QDialog):
     signed_in = Signal(str)  # the staff id the agent signed in
+    followup = Signal(str, str)  # a menu key the refusal calls for (e.g. "policy"), and the message shown
 
-    def __init__(self, runner: CallRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, runner: CallRunner, parent: QWidget | None = None, *, outlet: str | None = None) -> None:
         super().__init__(parent)
         self._runner = runner
+        self._outlet = outlet  # this PC's outlet, named when HQ says the staff belongs elsewhere
         self._busy = False
         self.setWindowTitle(self.tr("Sign in to Terminal Guard"))
 
@@ -84,5 +86,9 @@ class SignInDialog(QDialog):
     def _failed(self, error: Exception) -> None:
         self._set_busy(False)
         self.password_edit.clear()
-        self.message.show_error(failure_message(error))
+        message = failure_message(error, outlet=self._outlet)
+        self.message.show_error(message)
         self.password_edit.setFocus()
+        followup = failure_followup(error)
+        if followup is not None and followup != "sign_in":  # this form is the sign-in already
+            self.followup.emit(followup, message)

@@ -475,6 +475,58 @@
         <translation>仅供知悉</translation>
     </message>
     <message>
+        <source>Terminal Guard: signed out</source>
+        <translation>终端卫士：已登出</translation>
+    </message>
+    <message>
+        <source>%1 was signed out because this PC was not used for a while. Sign in again to continue.</source>
+        <translation>由于本电脑一段时间无人操作，工号 %1 已自动登出。请重新登录后继续。</translation>
+    </message>
+    <message>
+        <source>%1 was signed out because the screen was locked. Sign in again to continue.</source>
+        <translation>由于屏幕已锁定，工号 %1 已自动登出。请重新登录后继续。</translation>
+    </message>
+    <message>
+        <source>%1 was signed out because the outlet&apos;s business hours have ended.</source>
+        <translation>网点营业时间已结束，工号 %1 已自动登出。</translation>
+    </message>
+    <message>
+        <source>%1 was signed out because the computer user who signed in has logged off.</source>
+        <translation>登录时使用的电脑用户已注销，工号 %1 已自动登出。</translation>
+    </message>
+    <message>
+        <source>%1 was signed out because the Terminal Guard service stopped. Sign in again once it runs.</source>
+        <translation>终端卫士服务已停止，工号 %1 已登出。服务恢复运行后请重新登录。</translation>
+    </message>
+    <message>
+        <source>HQ ended the session of %1: it expired or is no longer valid. Please sign in again.</source>
+        <translation>总部已结束工号 %1 的会话：会话已过期或已失效。请重新登录。</translation>
+    </message>
+    <message>
+        <source>HQ ended the session of %1. Sign in again if you still need to work.</source>
+        <translation>总部已结束工号 %1 的会话。如需继续工作，请重新登录。</translation>
+    </message>
+    <message>
+        <source>HQ suspended the staff account %1 and ended its session. Ask your outlet manager.</source>
+        <translation>总部已暂停工号 %1 并结束了其会话，请联系网点负责人。</translation>
+    </message>
+    <message>
+        <source>HQ disabled the staff account %1 and ended its session. Ask your outlet manager.</source>
+        <translation>总部已停用工号 %1 并结束了其会话，请联系网点负责人。</translation>
+    </message>
+    <message>
+        <source>HQ ended the session of %1: this staff ID no longer belongs to this PC&apos;s outlet. Ask your outlet manager.</source>
+        <translation>总部已结束工号 %1 的会话：该工号已不属于本电脑所在的网点。请联系网点负责人。</translation>
+    </message>
+    <message>
+        <source>HQ ended the session of %1 because it revoked this PC. Tell IT.</source>
+        <translation>总部已吊销本电脑，工号 %1 的会话已结束。请联系IT人员。</translation>
+    </message>
+    <message>
+        <source>%1 was signed out (%2).</source>
+        <translation>工号 %1 已登出（%2）。</translation>
+    </message>
+    <message>
         <source>Signing in to HQ is not available on this PC yet.</source>
         <translation>本电脑暂不支持登录总部。</translation>
     </message>
@@ -503,6 +555,42 @@
         <translation>该员工账号已被暂停，请联系网点负责人。</translation>
     </message>
     <message>
+        <source>Too many wrong passwords: this staff account is locked for a while. Try again later, or ask your outlet manager to have it unlocked.</source>
+        <translation>密码错误次数过多，该工号已被暂时锁定。请稍后再试，或联系网点负责人申请解锁。</translation>
+    </message>
+    <message>
+        <source>This staff account has been disabled by HQ. Ask your outlet manager.</source>
+        <translation>该工号已被总部停用，请联系网点负责人。</translation>
+    </message>
+    <message>
+        <source>This staff ID does not belong to this PC&apos;s outlet. Sign in on a PC at your own outlet, or ask your outlet manager.</source>
+        <translation>该工号不属于本电脑所在的网点。请在您所属网点的电脑上登录，或联系网点负责人。</translation>
+    </message>
+    <message>
+        <source>This staff ID does not belong to this PC&apos;s outlet (%1). Sign in on a PC at your own outlet, or ask your outlet manager.</source>
+        <translation>该工号不属于本电脑所在的网点（%1）。请在您所属网点的电脑上登录，或联系网点负责人。</translation>
+    </message>
+    <message>
+        <source>Someone else is still signed in on this PC. Only one person can be signed in at a time: they must sign out first (tray menu, Sign out).</source>
+        <translation>本电脑已有其他员工登录。每台电脑同一时间只能登录一人，请先由其退出登录（托盘菜单中的“退出登录”）。</translation>
+    </message>
+    <message>
+        <source>%1 is still signed in on this PC. Only one person can be signed in at a time: %1 must sign out first (tray menu, Sign out).</source>
+        <translation>员工 %1 仍在本电脑上登录。每台电脑同一时间只能登录一人，请先由 %1 退出登录（托盘菜单中的“退出登录”）。</translation>
+    </message>
+    <message>
+        <source>Please read and acknowledge the data-handling policy first.</source>
+        <translation>请先阅读并确认数据安全守则。</translation>
+    </message>
+    <message>
+        <source>Your session has expired because this PC could not reach HQ in time. Please sign in again.</source>
+        <translation>本电脑未能及时连接总部，您的登录已过期，请重新登录。</translation>
+    </message>
+    <message>
+        <source>HQ refused the sign-in (%1). Try again; if it keeps happening, tell IT.</source>
+        <translation>总部拒绝了本次登录（%1）。请重试；如多次出现，请联系IT人员。</translation>
+    </message>
+    <message>
         <source>Nobody is signed in on this PC.</source>
         <translation>本电脑当前没有员工登录。</translation>
     </message>
@@ -529,6 +617,26 @@
     <message>
         <source>The service is busy. Try again in a moment.</source>
         <translation>服务繁忙，请稍后再试。</translation>
+    </message>
+    <message>
+        <source>The service took too long to answer. Try again in a moment.</source>
+        <translation>服务响应超时，请稍后再试。</translation>
+    </message>
+    <message>
+        <source>The service did not understand the tray&apos;s request (%1). Tell IT; Terminal Guard may need updating.</source>
+        <translation>服务无法识别托盘程序的请求（%1）。请联系IT人员，可能需要更新终端卫士。</translation>
+    </message>
+    <message>
+        <source>The Terminal Guard service and tray versions do not match (%1). Tell IT to update Terminal Guard.</source>
+        <translation>终端卫士服务与托盘程序版本不一致（%1），请联系IT人员更新终端卫士。</translation>
+    </message>
+    <message>
+        <source>The request was too large for the service (%1). Tell IT.</source>
+        <translation>请求内容过大，服务无法处理（%1）。请联系IT人员。</translation>
+    </message>
+    <message>
+        <source>The service&apos;s answer could not be read (%1). Tell IT.</source>
+        <translation>无法读取服务的应答（%1），请联系IT人员。</translation>
     </message>
     <message>
         <source>The service failed to do this; try again or tell IT.</source>

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from agent.events import MAX_KIND_LENGTH
 
@@ -20,6 +20,35 @@ Name = Annotated[str, StringConstraints(max_length=255)]
 Count = Annotated[int, Field(ge=0, le=2**62)]
 Seconds = Annotated[float, Field(allow_inf_nan=False)]
 SessionInfo = Annotated[str, StringConstraints(max_length=256)] | dict[Short, str | int | float | bool | None]
+
+
+def _storable_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a lone UTF-16 surrogate ("\\udcff" in the JSON) in any string or key of the body.
+
+    JSON lets a device send one, and Python and SQLite keep it, but PostgreSQL refuses it in
+    JSONB: the insert would fail as a 500. Strict ``str`` fields already refuse them; a body's
+    ``Any`` does not. A loop, not recursion: the body may be nested as deep as the JSON parser
+    went, which leaves no room for a recursive walk on top.
+    """
+    pending: list[Any] = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    "a string or key holds a lone UTF-16 surrogate (not valid UTF-8), which HQ does not store"
+                ) from None
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return body
+
+
+StorableBody = Annotated[dict[str, Any], AfterValidator(_storable_body)]
 
 
 class _Request(BaseModel):
@@ -94,7 +123,7 @@ class EventIn(_Request):
     kind: Annotated[str, StringConstraints(min_length=1, max_length=MAX_KIND_LENGTH)]
     priority: Annotated[int, Field(ge=0, le=3)]
     created: Seconds
-    body: dict[str, Any]
+    body: StorableBody
 
 
 class EventsIn(_Request):

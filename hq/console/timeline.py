@@ -7,7 +7,6 @@ revoked) and the agent's own start/stop events.
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hq.db import Device, StoredEvent
+from hq.timefmt import strftime_at
 
 SILENT = "alert.device_silent"
 BACK_ONLINE = "device.back_online"
@@ -85,7 +85,7 @@ def timeline_svg(
         return left + plot_w * (min(max(at, start), now) - start) / (now - start)
 
     def when(at: float) -> str:
-        return dt.datetime.fromtimestamp(at + utc_offset_s, dt.UTC).strftime("%m-%d %H:%M")
+        return strftime_at(at, "%m-%d %H:%M", offset_s=utc_offset_s)
 
     parts = []
     for seg in segments:

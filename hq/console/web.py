@@ -29,6 +29,7 @@ from hq.console.roles import ADMIN, ANALYST, VIEWER, allows
 from hq.console.sessions import COOKIE, SignedIn, resolve
 from hq.console.staff_link import ACK_STATE_ATTR, STATE_ATTR, AckSource, EventAcks, NoStaffControl, StaffControl
 from hq.state import HqState
+from hq.timefmt import iso, strftime_at
 
 PREFIX = "/console"
 MAX_FORM_PART = 1024 * 1024
@@ -67,11 +68,11 @@ class ConsoleError(Exception):
 def _when(ts: float | None) -> str:
     if ts is None:
         return "—"
-    return dt.datetime.fromtimestamp(ts, LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    return strftime_at(ts, "%Y-%m-%d %H:%M:%S", tz=LOCAL_TZ)
 
 
 def _iso(ts: float | None) -> str:
-    return "" if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
+    return iso(ts) or ""
 
 
 def _ago(ts: float | None, now: float | None = None) -> str:

@@ -103,7 +103,7 @@ class Responder:
                 self._last[key] = alert.at
                 if len(self._last) > 100_000:
                     self._last.clear()
-        response = sharing.response(alert.rule)
+        response = alert.response or sharing.response(alert.rule)
         if response == "suspend":
             facts = self._directory.get(alert.staff) if alert.staff else None
             if facts is None:

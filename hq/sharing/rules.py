@@ -28,6 +28,9 @@ class SharingAlert:
     # What makes a repeat of this alert new information (a different tool, a different reason):
     # alerts are folded per rule, staff, device and facet within the policy's realert time.
     facet: str = ""
+    # Set when the response is decided elsewhere (a detection rule's `suspend_binding` in policy's
+    # `responses`), not by `sharing.responses`.
+    response: str | None = None
 
 
 def unbound_use(*, reason: str, staff: str | None, device: str | None, outlet: str | None, at: float,
@@ -76,6 +79,13 @@ def remote_session(*, staff: str, device: str, outlet: str | None, at: float,
         evidence["tool"] = tool
     return SharingAlert("remote_session", staff, device, outlet, at, evidence,
                         facet=f"tool:{tool}" if tool is not None else "sessions")
+
+
+def device_finding(*, staff: str, device: str, outlet: str, at: float, rule: str,
+                   category: str) -> SharingAlert:
+    """A detection rule whose policy response is `suspend_binding` fired on the PC staff are signed in on."""
+    return SharingAlert("device_finding", staff, device, outlet, at, {"finding_rule": rule, "category": category},
+                        facet=f"rule:{rule}", response="suspend")
 
 
 def many_accounts(*, device: str, outlet: str, at: float, signins: Sequence[tuple[str, float]],

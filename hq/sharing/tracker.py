@@ -132,15 +132,21 @@ class SharingTracker:
     # --- device facts --------------------------------------------------------------------------
 
     def on_finding(self, *, device: str, body: dict[str, Any], now: float) -> None:
-        """A device's finding: a remote-control tool or tunnel while staff are signed in."""
-        if body.get("category") not in REMOTE_CATEGORIES:
-            return
+        """A device's finding: a remote-control tool or tunnel, or a rule whose response is
+        `suspend_binding`, while staff are signed in."""
         active = self.active_on(device, now)
         if active is None:
             return
-        tool = body.get("process.name") or body.get("rule")
-        self._raise([rules.remote_session(staff=active.staff, device=device, outlet=active.outlet, at=now,
-                                          tool=str(tool)[:128])])
+        rule, category = str(body.get("rule"))[:128], str(body.get("category"))[:32]
+        # HQ's own policy decides, not the device's word: a device only reports what it saw.
+        actions = self._policy.body.responses.actions_for(rule, str(body.get("severity")), category)
+        if "suspend_binding" in actions:
+            self._raise([rules.device_finding(staff=active.staff, device=device, outlet=active.outlet, at=now,
+                                              rule=rule, category=category)])
+        if category in REMOTE_CATEGORIES:
+            tool = body.get("process.name") or rule
+            self._raise([rules.remote_session(staff=active.staff, device=device, outlet=active.outlet, at=now,
+                                              tool=str(tool)[:128])])
 
     def _check_posture(self, device: str, now: float) -> None:
         active = self.active_on(device, now)

@@ -7,8 +7,9 @@ agent reported is lost and nothing lands in an ECS field with a different meanin
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
+
+from hq.timefmt import at_utc, iso
 
 ECS_VERSION = "8.11.0"
 # Body keys under these roots are ECS fields; any other key is ours. ("host" is not: HQ names the host.)
@@ -21,8 +22,9 @@ CATEGORY = {
 }
 
 
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso(ts: float) -> str | None:
+    """ECS date text; None for a time no date holds (a device may report any `created`)."""
+    return iso(ts, timespec="milliseconds") if at_utc(ts) is not None else None
 
 
 def _put(target: dict[str, Any], dotted: str, value: Any) -> bool:
@@ -50,8 +52,10 @@ def to_ecs(event: dict[str, Any], *, outlet_id: str | None = None, hostname: str
     kind = str(event["kind"])
     priority = min(max(int(event["priority"]), 0), 3)
     category = body.get("category") if kind == "finding" else None
+    created = _iso(float(event["created"]))
+    ingested = _iso(float(event["received_at"]))
     doc: dict[str, Any] = {
-        "@timestamp": _iso(float(event["created"])),
+        "@timestamp": created or ingested,
         "ecs": {"version": ECS_VERSION},
         "event": {
             "id": str(event["event_id"]),
@@ -59,8 +63,8 @@ def to_ecs(event: dict[str, Any], *, outlet_id: str | None = None, hostname: str
             "action": kind,
             "category": CATEGORY.get(category, ["host"]) if isinstance(category, str) else ["host"],
             "severity": priority,
-            "created": _iso(float(event["created"])),
-            "ingested": _iso(float(event["received_at"])),
+            "created": created,
+            "ingested": ingested,
             "module": "terminal_guard",
             "dataset": f"terminal_guard.{event['origin']}",
             "provider": "hq" if event["origin"] == "hq" else "agent",
@@ -71,6 +75,10 @@ def to_ecs(event: dict[str, Any], *, outlet_id: str | None = None, hostname: str
         "labels": {"outlet_id": outlet_id} if outlet_id else {},
         "terminal_guard": {"priority": priority, "severity": SEVERITY_NAMES[priority], "origin": event["origin"]},
     }
+    if created is None:
+        # A date field holding something else would make the SIEM refuse the whole document.
+        del doc["event"]["created"]
+        doc["terminal_guard"]["created"] = event["created"]
     if hostname:
         doc["host"]["hostname"] = hostname
     if kind == "finding":

@@ -8,7 +8,6 @@ A sink sends one batch and raises SinkError when it could not; the forwarder ret
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -19,6 +18,8 @@ from typing import Any, Protocol
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import urllib3
+
+from hq.timefmt import at_utc
 
 SYSLOG_VERSION = 1
 APP_NAME = "terminal-guard-hq"
@@ -64,7 +65,9 @@ class Sink(Protocol):
 def syslog_frame(line: Line, *, facility: int, hostname: str) -> bytes:
     """An RFC 5424 message: <PRI>1 TIMESTAMP HOST APP PROCID MSGID - MSG (MSG is ASCII JSON, no BOM)."""
     pri = facility * 8 + SYSLOG_SEVERITY[min(max(line.priority, 0), 3)]
-    stamp = dt.datetime.fromtimestamp(line.created, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when = at_utc(line.created)
+    # RFC 5424's NILVALUE for a time no date holds (a device may report any `created`).
+    stamp = "-" if when is None else when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     msgid = _MSGID_BAD.sub("_", line.kind)[:32] or "-"
     header = f"<{pri}>{SYSLOG_VERSION} {stamp} {hostname[:255] or '-'} {APP_NAME} {os.getpid()} {msgid} -"
     return f"{header} {line.text}".encode("ascii", "backslashreplace")

@@ -44,6 +44,23 @@ def test_a_tool_left_running_is_one_finding_per_window():
     assert dedupe.fresh(finding)
 
 
+def test_repeats_are_folded_into_the_next_report_with_their_count():
+    clock = [0.0]
+    dedupe = Dedupe(window_s=600, clock=lambda: clock[0])
+    finding = Finding("r1", "t", "high", "scripting", {"process.executable": "/usr/bin/python3"})
+    first = dedupe.admit(finding)
+    assert first is finding and "repeats" not in first.fields
+    for step in range(1, 6):  # a script relaunched every minute
+        clock[0] = step * 60.0
+        assert dedupe.admit(finding) is None
+    clock[0] = 600.0
+    second = dedupe.admit(finding)
+    assert second is not None and second.fields["repeats"] == 5 and dedupe.suppressed == 5
+    clock[0] = 1300.0
+    third = dedupe.admit(finding)
+    assert third is not None and "repeats" not in third.fields
+
+
 def test_idle_detection_and_export_scan_threads_stop_at_once_when_woken():
     import queue
 

@@ -1,6 +1,11 @@
+import errno
+import logging
+import os
+from unittest import mock
+
 import pytest
 
-from agent.sequence import RequestSequence, SequenceError
+from agent.sequence import RESERVE_AHEAD_US, RequestSequence, SequenceError
 
 
 def test_numbers_increase_within_a_process(tmp_path):
@@ -44,3 +49,26 @@ def test_skip_ahead_jumps_above_what_another_process_reserved(tmp_path):
     ahead = doctor.next()
     service.skip_ahead()
     assert service.next() > ahead
+
+
+def test_a_full_disk_does_not_stop_numbering_and_the_reservation_is_retried_later(tmp_path, caplog):
+    now = [5_000_000]
+    seq = RequestSequence(tmp_path / "seq", clock_us=lambda: now[0])
+    before = seq.next()
+    full = OSError(errno.ENOSPC, "No space left on device")
+    values = []
+    disk_full = mock.patch("agent.sequence.os.write", side_effect=full)
+    with caplog.at_level(logging.WARNING, logger="agent.sequence"), disk_full:
+        for _ in range(5):
+            now[0] += 2 * RESERVE_AHEAD_US  # every call needs a new reservation
+            values.append(seq.next())
+    assert values == sorted(set(values)) and values[0] > before
+    assert len([r for r in caplog.records if "No space left" in r.getMessage()]) == 1, \
+        "one warning per failure streak, not one per request"
+    assert sorted(os.listdir(tmp_path)) == ["seq"], "a failed reservation leaves no temporary file behind"
+    assert int((tmp_path / "seq").read_text()) < values[-1]
+
+    now[0] += 2 * RESERVE_AHEAD_US
+    after = seq.next()
+    assert after > values[-1]
+    assert int((tmp_path / "seq").read_text()) > after, "the reservation is written once the disk has room"

@@ -131,6 +131,19 @@ def test_invalid_event_in_a_batch_stores_nothing_of_that_batch(spool: Spool) -> 
     assert spool.depth() == 0
 
 
+def test_a_name_that_is_not_utf8_is_stored_as_a_visible_escape_in_values_and_keys(spool: Spool) -> None:
+    # os.fsdecode(b"\xff\xfe") is how Python hands over a file name from a USB stick written elsewhere.
+    name = "/home/clerk/Downloads/bad-" + os.fsdecode(b"\xff\xfe") + ".csv"
+    event = Event(kind="finding", body={"file.path": name, "paths": [name, {name: 1}], "rows": 3})
+
+    spool.put(event)
+
+    (stored,) = spool.peek(10)
+    escaped = "/home/clerk/Downloads/bad-\\udcff\\udcfe.csv"
+    assert stored.body == {"file.path": escaped, "paths": [escaped, {escaped: 1}], "rows": 3}
+    assert spool.losses() == {}
+
+
 # -- bounds and losses ----------------------------------------------------------------------------
 
 
@@ -385,6 +398,16 @@ def test_settling_disk_full_losses_while_the_disk_is_still_full_clears_them(spoo
     spool.settle_losses(reported)
 
     assert spool.losses() == {}
+
+
+def test_opening_an_existing_spool_writes_nothing_so_status_works_on_a_full_disk(tmp_path: Path) -> None:
+    path = tmp_path / "spool.db"
+    Spool(path).close()  # closing the last connection checkpoints and removes the WAL
+
+    with Spool(path) as reopened:
+        # Any write (schema, PRAGMA application_id) would have appended frames to the WAL.
+        assert os.path.getsize(f"{path}-wal") == 0
+        assert reopened.depth() == 0
 
 
 # -- concurrency and crashes ----------------------------------------------------------------------

@@ -116,6 +116,22 @@ def test_413_halves_the_batch_until_hq_takes_it(hq, spool, tmp_path):
     assert spool.depth() == 0
 
 
+def test_408_from_a_slow_link_halves_the_batch_and_never_drops_an_event(hq, spool, tmp_path):
+    ids = put_events(spool, 40)
+    timeout = Answer(status=408, body={"error": "body_timeout", "detail": "body not received within 30 s"})
+    hq.then("/v1/events", timeout, timeout)
+    uplink = make_uplink(hq, spool, tmp_path, batch_size=40)
+    drain(uplink)
+    sizes = [len(json.loads(r.body)["events"]) for r in hq.requests_to("/v1/events")]
+    assert sizes[:3] == [40, 20, 10]
+    assert sorted(set(delivered_ids(hq))) == sorted(ids)
+    put_events(spool, 1)
+    hq.then("/v1/events", timeout)
+    uplink._batch = 1
+    assert uplink.step() > 0, "a single event that times out waits for the backoff"
+    assert spool.depth() == 1
+
+
 def test_an_event_too_large_even_alone_is_dropped_and_counted_in_the_next_heartbeat(hq, spool, tmp_path):
     put_events(spool, 1)
     hq.then("/v1/events", Answer(status=413, body=b""))

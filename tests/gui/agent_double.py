@@ -39,6 +39,7 @@ def make_status(**changes: Any) -> dict[str, Any]:
         "revoked": False,
         "agent_version": "0.1.0",
         "attention": [],
+        "last_signout": None,
     }
     status.update(changes)
     return status
@@ -72,11 +73,19 @@ class FakeAgent:
         self.alerts: dict[str, list[dict[str, Any]]] = {"pending": [], "past": []}
         self.policy: dict[str, Any] = dict(default_policy_text())
         self.signin_error: ChannelError | None = ChannelError(ops.ERR_NOT_AVAILABLE, "sign-in to HQ comes later")
+        self.acknowledge_error: ChannelError | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def set_status(self, **changes: Any) -> None:
         with self.lock:
             self.status = make_status(**changes)
+
+    def end_session(self, reason: str) -> None:
+        """The agent ends the session on its own (idle, screen lock, HQ...), as BindingManager does."""
+        with self.lock:
+            staff = self.status["staff"]
+            self.status = {**self.status, "staff": None, "attention": [],
+                           "last_signout": {"reason": reason, "at": time.time(), "staff": staff}}
 
     def calls_of(self, op: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -112,10 +121,13 @@ class FakeAgent:
 
     def _signout(self, args: dict[str, Any]) -> dict[str, Any]:
         staff = self.status["staff"]
-        self.status = {**self.status, "staff": None, "attention": []}
+        # The staff's own sign-out clears last_signout, as BindingManager does.
+        self.status = {**self.status, "staff": None, "attention": [], "last_signout": None}
         return {"staff": staff}
 
     def _acknowledge(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.acknowledge_error is not None:
+            raise self.acknowledge_error
         if args.get("policy_hash") != self.policy["hash"]:
             raise ChannelError(ops.ERR_POLICY_CHANGED, "policy hash is not current")
         if args.get("typed_staff") != self.status["staff"] or args.get("staff") != self.status["staff"]:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from agent.localchannel import ops
 from agent.localchannel.client import AgentClient
+from agent.localchannel.protocol import ChannelError
 from agent.localchannel.server import LocalChannelServer
 from gui.app import TrayController
 from gui.icons import state_icon, state_image
@@ -259,3 +260,113 @@ def test_sign_in_then_policy_acknowledgement_then_protected(
     assert notice.args[1] == "Thank you. Your acknowledgement was sent to HQ."
     wait_state(qtbot, controller, TrayState.PROTECTED)
     qtbot.waitUntil(lambda: controller.policy_dialog is None, timeout=WAIT_MS)
+
+
+# --- refusals that call for a step -----------------------------------------------------------------
+
+
+def test_policy_ack_required_at_sign_in_opens_the_policy_dialog(
+    qtbot: Any, english: None, agent: FakeAgent, client: AgentClient, make_tray: Callable[..., TrayController],
+) -> None:
+    agent.signin_error = ChannelError(ops.ERR_POLICY_ACK_REQUIRED, "the policy must be acknowledged first")
+    agent.set_status(staff=None)
+    controller = make_tray(client)
+    wait_state(qtbot, controller, TrayState.NOT_SIGNED_IN)
+    dialog = controller.open_signin()
+    qtbot.keyClicks(dialog.staff_edit, "S001")
+    qtbot.keyClicks(dialog.password_edit, "secret")
+    qtbot.keyClick(dialog.password_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: controller.policy_dialog is not None, timeout=WAIT_MS)
+    assert controller.policy_dialog is not None and controller.policy_dialog.isVisible()
+    assert dialog.message.text() == "Please read and acknowledge the data-handling policy first."
+
+
+@pytest.mark.parametrize(("lang", "shown"), [
+    ("zh_CN", "本电脑未能及时连接总部，您的登录已过期，请重新登录。"),
+    ("en", "Your session has expired because this PC could not reach HQ in time. Please sign in again."),
+])
+def test_an_expired_session_returns_to_the_sign_in_form_saying_why(
+    qtbot: Any, use_language: Callable[[str], None], agent: FakeAgent, client: AgentClient,
+    make_tray: Callable[..., TrayController], lang: str, shown: str,
+) -> None:
+    use_language(lang)
+    agent.set_status(attention=[ops.ATTN_POLICY_ACK_REQUIRED])
+    controller = make_tray(client, lang=lang)
+    qtbot.waitUntil(lambda: controller.policy_dialog is not None, timeout=WAIT_MS)
+    policy = controller.policy_dialog
+    assert policy is not None
+    qtbot.waitUntil(lambda: policy.policy_hash is not None, timeout=WAIT_MS)
+    bar = policy.text_view.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    qtbot.keyClicks(policy.staff_edit, "S001")
+    agent.acknowledge_error = ChannelError(ops.ERR_SESSION_EXPIRED, "the session could not be refreshed")
+    agent.set_status(staff=None)
+    qtbot.mouseClick(policy.ack_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: controller.signin_dialog is not None, timeout=WAIT_MS)
+    signin = controller.signin_dialog
+    assert signin is not None and signin.isVisible()
+    assert signin.message.text() == shown
+    assert controller.policy_dialog is None, "the policy dialog of the ended session is closed"
+
+
+# --- sessions the agent ended ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "title", "shown"), [
+    ("zh_CN", "终端卫士：已登出", "由于本电脑一段时间无人操作，工号 S001 已自动登出。请重新登录后继续。"),
+    ("en", "Terminal Guard: signed out",
+     "S001 was signed out because this PC was not used for a while. Sign in again to continue."),
+])
+def test_an_idle_sign_out_is_explained_and_the_sign_in_form_opens_saying_why(
+    qtbot: Any, use_language: Callable[[str], None], agent: FakeAgent, client: AgentClient,
+    make_tray: Callable[..., TrayController], lang: str, title: str, shown: str,
+) -> None:
+    use_language(lang)
+    controller = make_tray(client, lang=lang)
+    wait_state(qtbot, controller, TrayState.PROTECTED)
+    with qtbot.waitSignal(controller.notified, timeout=WAIT_MS) as notice:
+        agent.end_session(ops.SIGNOUT_IDLE)
+    assert notice.args == [title, shown]
+    assert controller.view.state is TrayState.NOT_SIGNED_IN
+    signin = controller.signin_dialog
+    assert signin is not None and signin.isVisible()
+    assert signin.message.text() == shown
+    save_screenshot(signin, "signin_after_idle", lang)
+
+
+def test_a_suspension_by_hq_is_explained_in_the_status_window_and_closes_the_sessions_dialogs(
+    qtbot: Any, english: None, agent: FakeAgent, client: AgentClient, make_tray: Callable[..., TrayController],
+) -> None:
+    agent.set_status(attention=[ops.ATTN_POLICY_ACK_REQUIRED])
+    agent.alerts = {"pending": [make_alert("a1")], "past": []}
+    controller = make_tray(client, use_tray=False)
+    qtbot.waitUntil(lambda: controller.policy_dialog is not None and controller.alerts_dialog is not None,
+                    timeout=WAIT_MS)
+    with qtbot.waitSignal(controller.notified, timeout=WAIT_MS) as notice:
+        agent.end_session("hq:staff_suspended")
+    shown = "HQ suspended the staff account S001 and ended its session. Ask your outlet manager."
+    assert notice.args == ["Terminal Guard: signed out", shown]
+    assert controller.window is not None and controller.window.note_label.text() == shown
+    qtbot.waitUntil(lambda: controller.policy_dialog is None and controller.alerts_dialog is None, timeout=WAIT_MS)
+    assert controller.signin_dialog is None, "signing in again would only be refused"
+
+
+def test_no_notice_when_the_staff_sign_out_themselves_after_an_earlier_ended_session(
+    qtbot: Any, english: None, agent: FakeAgent, client: AgentClient, make_tray: Callable[..., TrayController],
+) -> None:
+    agent.end_session(ops.SIGNOUT_SCREEN_LOCKED)
+    agent.set_status(staff="S002", last_signout=agent.status["last_signout"])
+    controller = make_tray(client)
+    wait_state(qtbot, controller, TrayState.PROTECTED)
+    with qtbot.assertNotEmitted(controller.notified, wait=4 * int(POLL_S * 1000)):
+        controller.trigger("sign_out")
+        wait_state(qtbot, controller, TrayState.NOT_SIGNED_IN)
+    assert controller.signin_dialog is None
+
+
+def test_no_notice_for_a_session_that_ended_before_the_tray_started(
+    qtbot: Any, english: None, agent: FakeAgent, client: AgentClient, make_tray: Callable[..., TrayController],
+) -> None:
+    agent.set_status(staff=None, last_signout={"reason": ops.SIGNOUT_SHIFT_END, "at": 1.0, "staff": "S001"})
+    with qtbot.assertNotEmitted(make_tray(client).notified, wait=4 * int(POLL_S * 1000)):
+        pass

@@ -143,7 +143,7 @@ def test_shipped_qm_is_compiled_from_the_shipped_ts(tmp_path: Path) -> None:
 def test_every_text_key_the_model_uses_exists() -> None:
     source = (REPO / "gui" / "model.py").read_text("utf-8")
     used = set(re.findall(r'Text\("([a-z_.]+)"', source))
-    used |= {key for key in re.findall(r'"((?:menu|state|detail|signin|alerts)\.[a-z_]+)"', source)}
+    used |= {key for key in re.findall(r'"((?:menu|state|detail|signin|alerts|signout)\.[a-z_]+)"', source)}
     missing = sorted(key for key in used if key not in texts.MESSAGES)
     assert missing == []
 

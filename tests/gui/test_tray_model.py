@@ -12,10 +12,12 @@ import pytest
 from agent.localchannel import ops
 from gui.lang import EN, ZH_CN, choose_language
 from gui.model import (
+    SIGNOUT_NOTICES,
     AgentStatus,
     AlertItem,
     AlertLists,
     PollResult,
+    SessionEnd,
     StatusFormatError,
     Text,
     TrayState,
@@ -23,9 +25,12 @@ from gui.model import (
     can_acknowledge,
     derive_view,
     diagnostics_text,
+    error_followup,
     menu_entries,
     new_alerts,
     signin_problem,
+    signout_notice,
+    staff_in_detail,
 )
 from tests.gui.agent_double import make_alert, make_status
 
@@ -219,3 +224,82 @@ def test_attention_codes_all_have_texts() -> None:
 
     for code in ops.ATTENTION_CODES:
         assert f"attention.{code}" in MESSAGES, code
+
+
+def test_refusals_that_need_a_step_name_the_menu_entry_that_takes_it() -> None:
+    assert error_followup(ops.ERR_POLICY_ACK_REQUIRED) == "policy"
+    assert error_followup(ops.ERR_SESSION_EXPIRED) == "sign_in"
+    assert error_followup(ops.ERR_NOT_SIGNED_IN) == "sign_in"
+    assert error_followup(ops.ERR_STAFF_LOCKED) is None
+    assert {"policy", "sign_in"} <= {entry.key for entry in menu_entries(view_of(staff=None))}
+
+
+def test_the_signed_in_staff_is_read_from_an_already_signed_in_detail() -> None:
+    assert staff_in_detail("S002 is signed in here; sign out first") == "S002"
+    assert staff_in_detail("") is None
+    assert staff_in_detail("<b>x</b> is signed in here") is None
+    assert staff_in_detail("S002 left") is None
+
+
+# --- alerts of a staff member, sessions the agent ended ---------------------------------------------
+
+
+def test_alerts_with_or_without_staff_and_repeats_are_read() -> None:
+    older = AlertItem.from_dict(make_alert("old"))  # an older agent: neither field
+    assert older.staff is None and older.repeats == 0
+    newer = AlertItem.from_dict({**make_alert("new"), "staff": "S001", "repeats": 3})
+    assert newer.staff == "S001" and newer.repeats == 3
+    assert AlertItem.from_dict({**make_alert("nobody"), "staff": None}).staff is None
+    with pytest.raises(StatusFormatError, match="'staff'"):
+        AlertItem.from_dict({**make_alert("bad"), "staff": 7})
+
+
+def test_last_signout_is_read_and_may_be_missing() -> None:
+    assert AgentStatus.from_result({k: v for k, v in make_status().items() if k != "last_signout"}).last_signout is None
+    ended = AgentStatus.from_result(make_status(staff=None, last_signout={"reason": "idle", "at": 5, "staff": "S001"}))
+    assert ended.last_signout == SessionEnd("idle", 5.0, "S001")
+    with pytest.raises(StatusFormatError, match="last_signout"):
+        AgentStatus.from_result(make_status(last_signout="idle"))
+    with pytest.raises(StatusFormatError, match="'staff'"):
+        AgentStatus.from_result(make_status(last_signout={"reason": "idle", "at": 5}))
+
+
+def status_after(reason: str | None, *, staff: str | None = None, at: float = 100.0) -> AgentStatus:
+    last = {"reason": reason, "at": at, "staff": "S001"} if reason else None
+    return AgentStatus.from_result(make_status(staff=staff, last_signout=last))
+
+
+@pytest.mark.parametrize(("reason", "key", "followup"), [
+    (ops.SIGNOUT_IDLE, "signout.idle", "sign_in"),
+    (ops.SIGNOUT_SCREEN_LOCKED, "signout.screen_locked", "sign_in"),
+    (ops.SIGNOUT_SHIFT_END, "signout.shift_end", None),
+    (ops.SIGNOUT_LOGOFF, "signout.logoff", None),
+    ("hq:expired_token", "signout.hq_expired", "sign_in"),
+    ("hq:signed_out", "signout.hq_signed_out", "sign_in"),
+    ("hq:staff_suspended", "signout.hq_staff_suspended", None),
+    ("hq:device_revoked", "signout.hq_device_revoked", None),
+])
+def test_a_session_the_agent_ended_is_explained_per_reason(reason: str, key: str, followup: str | None) -> None:
+    notice = signout_notice(None, status_after(reason))
+    assert notice is not None
+    assert notice.text == Text(key, ("S001",)) and notice.followup == followup
+
+
+def test_an_unknown_reason_is_named_and_opens_nothing() -> None:
+    notice = signout_notice(None, status_after("hq:new_code"))
+    assert notice is not None and notice.text == Text("signout.other", ("S001", "hq:new_code"))
+    assert notice.followup is None
+
+
+def test_no_notice_for_the_same_end_twice_a_staff_sign_out_or_a_new_session() -> None:
+    seen = status_after(ops.SIGNOUT_IDLE).last_signout
+    assert signout_notice(seen, status_after(ops.SIGNOUT_IDLE)) is None, "already told"
+    assert signout_notice(seen, status_after(ops.SIGNOUT_IDLE, at=200.0)) is not None, "a later one is new"
+    assert signout_notice(None, status_after(None)) is None, "the staff signed out themselves"
+    assert signout_notice(None, status_after(ops.SIGNOUT_IDLE, staff="S002")) is None, "someone signed in again"
+
+
+def test_every_ending_code_of_hq_has_its_own_notice() -> None:
+    from agent.binding.manager import ENDING_CODES
+
+    assert {ops.SIGNOUT_HQ_PREFIX + code for code in ENDING_CODES} <= set(SIGNOUT_NOTICES)

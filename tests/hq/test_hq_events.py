@@ -107,6 +107,10 @@ def test_body_larger_than_its_content_length_claims_is_cut_off(hq: Hq) -> None:
         (lambda e: e.update(body=[1, 2]), "events[1].body"),
         (lambda e: e.update(created="yesterday"), "events[1].created"),
         (lambda e: e.update(kind="k" * 65), "events[1].kind"),
+        # A lone surrogate: PostgreSQL's JSONB refuses it, so HQ refuses it on every database.
+        (lambda e: e.update(body={"process.command_line": "a\udcffb"}), "events[1].body"),
+        (lambda e: e.update(body={"a\ud800b": 1}), "events[1].body"),
+        (lambda e: e.update(body={"x": [{"y": ["\udfff"]}]}), "events[1].body"),
     ],
 )
 def test_malformed_event_is_422_naming_the_field(hq: Hq, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
@@ -122,3 +126,12 @@ def test_not_a_batch_is_422(hq: Hq) -> None:
     for body in (b"[]", b'{"events": 3}', b"{}", b'{"events": [NaN]}'):
         response = device.signed("POST", "/v1/events", body=body)
         assert response.status_code == 422, body
+
+
+def test_a_lone_surrogate_in_an_event_body_is_refused_saying_why(hq: Hq) -> None:
+    wire = finding(0).to_wire()
+    wire["body"] = {"file.path": "C:\\exports\\\udcff.csv"}
+    response = hq.device().signed("POST", "/v1/events", {"events": [wire]})
+    assert response.status_code == 422
+    assert "events[0].body" in response.json()["detail"] and "surrogate" in response.json()["detail"]
+    assert hq.events() == []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import ssl
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -229,17 +229,25 @@ def test_streamed_oversize_body_is_cut_off(sqlite_server: HqServer) -> None:
 
 
 def test_requests_over_max_inflight_get_429_with_retry_after(sqlite_server: HqServer) -> None:
-    context = ssl.create_default_context(cafile=str(sqlite_server.ca_file))
-    with socket.create_connection(("127.0.0.1", sqlite_server.port)) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as held:
-        # A request whose body never finishes occupies the only slot.
-        held.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
-        time.sleep(0.5)
-        with pinned_client(sqlite_server.url, str(sqlite_server.ca_file)) as client:
+    token = sqlite_server.cli("token", "create", "--outlet", "o-busy").stdout.strip().splitlines()[-1]
+    # A request HQ is working on occupies the only slot: an enrollment waiting for the database,
+    # which the test holds locked. (A body still on its way holds none: test_slow_bodies.py.)
+    lock = sqlite3.connect(sqlite_server.data_dir / "hq.sqlite3", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    with pinned_client(sqlite_server.url, str(sqlite_server.ca_file), timeout=60) as enrolling_http, \
+            pinned_client(sqlite_server.url, str(sqlite_server.ca_file)) as client, \
+            ThreadPoolExecutor(1) as pool:
+        try:
+            enrolling = pool.submit(DeviceClient(enrolling_http).enroll, token)
+            time.sleep(1.0)
             response = client.get("/v1/policy")
-        assert response.status_code == 429
-        assert response.headers["retry-after"] == "1"
-        assert response.json()["error"] == "busy"
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert enrolling.result().status_code == 200  # the held request went on once the database was free
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["error"] == "busy"
 
 
 def test_bench_noop_route_only_when_asked() -> None:

@@ -11,19 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.agent.exports.exports_fakedata import HEADER, Generator, write_csv
-from tests.agent.sensors.conftest import SLEEPER_C
+from tests.agent.sensors.conftest import build_sleeper
 from tests.agent_process import AgentProcess, wait_until
 from tests.hq_server import HqServer
 
 
 @pytest.fixture(scope="module")
 def sleeper(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("sleeper")
-    (work / "sleeper.c").write_text(SLEEPER_C)
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    assert compiler, "these tests need gcc to build stand-ins for real tools"
-    subprocess.run([compiler, "-O1", "-o", str(work / "sleeper"), str(work / "sleeper.c")], check=True)
-    return work / "sleeper"
+    return build_sleeper(tmp_path_factory.mktemp("sleeper"))
 
 
 @pytest.fixture(scope="module")

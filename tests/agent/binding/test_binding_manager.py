@@ -209,6 +209,32 @@ def test_a_suspension_at_hq_ends_the_session_at_the_next_refresh(hq: LiveHq, tmp
     agent.clock.offset = 2.5
     agent.manager.tick()
     assert agent.manager.staff() is None and agent.events[-1].body["reason"] == "hq:staff_suspended"
+    last = agent.manager.last_signout()
+    assert last is not None and (last["reason"], last["staff"]) == ("hq:staff_suspended", "S001")
     with pytest.raises(BindingError) as suspended:
         agent.manager.signin("S001", PASSWORD)
     assert suspended.value.code == ops.ERR_STAFF_SUSPENDED
+
+
+def test_a_session_the_agent_ended_is_remembered_with_why_until_the_staff_sign_out_themselves(
+    hq: LiveHq, tmp_path: Path
+) -> None:
+    agent = Agent(hq, tmp_path, {"idle_signout_s": 600})
+    assert agent.manager.last_signout() is None
+    agent.sign_in_and_acknowledge()
+    agent.platform.idle = 601.0
+    before = agent.clock()
+    agent.manager.tick()
+    last = agent.manager.last_signout()
+    assert last is not None and (last["reason"], last["staff"]) == (ops.SIGNOUT_IDLE, "S001")
+    assert before <= last["at"] <= agent.clock()
+    last["reason"] = "changed by a reader"
+    assert agent.manager.last_signout() == {**last, "reason": ops.SIGNOUT_IDLE}, "readers get a copy"
+
+    agent.platform.idle = 0.0
+    agent.manager.signin("S002", PASSWORD)
+    assert agent.manager.last_signout() == {**last, "reason": ops.SIGNOUT_IDLE}, "kept while S002 works"
+    agent.manager.signout()
+    assert agent.manager.last_signout() is None, "the staff's own sign-out needs no explanation"
+    agent.manager.signout("idle")
+    assert agent.manager.last_signout() is None, "nobody was signed in: no session ended"

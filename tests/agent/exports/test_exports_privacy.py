@@ -38,3 +38,21 @@ def test_no_generated_value_reaches_the_finding_or_the_logs(tmp_path: Path, capl
         assert leaked == []
     for value in [row[2] for row in rows[:50]]:  # nor masked: 138****8000
         assert f"{value[:3]}****{value[-4:]}" not in published
+
+
+def test_an_export_named_after_a_customer_is_reported_without_the_number(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gen = Generator(seed=101)
+    rows = list(gen.waybill_rows(600))
+    phone, id_number, waybill = gen.mobile(), gen.id_number(), gen.waybill()
+    folder = tmp_path / f"{id_number}"
+    folder.mkdir()
+    write_csv(folder / f"客户{phone}_{waybill}.csv", rows)
+    with caplog.at_level(logging.DEBUG):
+        [finding] = scan_paths([tmp_path]).findings
+    assert finding.fields["file.path"] == f"{tmp_path}/<id_number>/客户<phone>_<waybill>.csv"
+    published = json.dumps(finding.to_event().to_wire(), ensure_ascii=False)
+    logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
+    for text in (published, logged):
+        assert [value for value in (phone, id_number, waybill) if value in text] == []

@@ -156,6 +156,7 @@ def test_process_finding_carries_the_contract_fields() -> None:
     assert finding.observed_at == event.observed_at
     assert finding.fields == {
         "process.pid": 77,
+        "process.start": event.process.create_time,
         "process.name": "ToDesk.exe",
         "process.executable": r"C:\PF\ToDesk\ToDesk.exe",
         "process.command_line": "ToDesk.exe --silent",
@@ -181,3 +182,26 @@ def test_rules_only_see_events_of_their_log_source() -> None:
     rules = ruleset(rule_text("sel:\n  Image|endswith: '\\ToDesk.exe'\ncondition: sel"))
     assert rules.match_process(proc(r"C:\PF\ToDesk.exe", "x"))
     assert rules.match_connection(conn(r"C:\PF\ToDesk.exe")) == []
+
+
+# os.fsdecode(b"\xff\xfe"): bytes of a command line that are not UTF-8 arrive as lone surrogates.
+NOT_UTF8_CMDLINE = "/opt/webdriver/chromedriver --port=9515 --user-data-dir=/tmp/\udcff\udcfe-profile"
+
+
+@pytest.mark.parametrize(
+    "detection",
+    [
+        "sel:\n  CommandLine|re: '--user-data-dir=/tmp/.*-profile'\ncondition: sel",
+        "sel:\n  CommandLine|contains|all:\n    - '--port='\n    - '\\udcff'\ncondition: sel",
+    ],
+)
+def test_a_command_line_that_is_not_utf8_is_still_matched(detection: str) -> None:
+    assert hits(detection, proc("/opt/webdriver/chromedriver", NOT_UTF8_CMDLINE))
+
+
+def test_record_values_are_valid_utf8_with_undecodable_bytes_escaped() -> None:
+    record = make_record({"CommandLine": (NOT_UTF8_CMDLINE,), "Image": ("/opt/\u5bfc\u51fa/tool",)})
+    assert record.raw["CommandLine"] == ("/opt/webdriver/chromedriver --port=9515 --user-data-dir=/tmp/"
+                                         "\\udcff\\udcfe-profile",)
+    assert record.raw["Image"] == ("/opt/\u5bfc\u51fa/tool",), "valid non-ASCII text is kept as it is"
+    assert all(v.encode("utf-8") for v in record.all_folded)

@@ -60,16 +60,20 @@ time.sleep(120)
 """
 
 
-@pytest.fixture(scope="session")
-def sleeper_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("sleeper")
+def build_sleeper(work: Path, name: str = "sleeper") -> Path:
+    """Compile the sleeper into ``work/name``: the stand-in that real tools' names are copied onto."""
     source = work / "sleeper.c"
     source.write_text(SLEEPER_C)
-    binary = work / "sleeper"
+    binary = work / name
     compiler = shutil.which("cc") or shutil.which("gcc")
-    assert compiler, "the sensor tests need a C compiler (gcc) to build their stand-in tools"
+    assert compiler, "these tests need a C compiler (gcc) to build stand-ins for real tools"
     subprocess.run([compiler, "-O1", "-o", str(binary), str(source)], check=True)
     return binary
+
+
+@pytest.fixture(scope="session")
+def sleeper_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_sleeper(tmp_path_factory.mktemp("sleeper"))
 
 
 @pytest.fixture

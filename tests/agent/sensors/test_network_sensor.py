@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -101,6 +102,11 @@ def test_connection_to_a_protected_host_is_attributed_to_its_process(
 
 
 def test_server_side_of_the_socket_is_inbound(server: LoopbackServer, scraper: subprocess.Popen[str]) -> None:
+    # The scraper's connect returns before the server thread accepts; until then the server side
+    # belongs to no process. Under load that gap is long enough for the poll to fall into it.
+    deadline = time.monotonic() + 10
+    while not server.accepted and time.monotonic() < deadline:
+        time.sleep(0.01)
     sensor = NetworkSensor(lambda _c: None, protected_hosts=["127.0.0.1/8"])
     mine = [c for c in sensor.poll() if c.process is not None and c.process.pid == os.getpid()]
     inbound = [c for c in mine if c.local_port == server.port]

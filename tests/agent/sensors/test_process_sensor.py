@@ -401,18 +401,23 @@ def test_hashing_can_be_turned_off(install_tool: Callable[[str], Path], spawn: S
     assert event.process.exe_sha256 is None
 
 
-def test_pe_version_info_is_attached_when_asked_on_windows(
-    install_tool: Callable[[str], Path], spawn: Spawn, pe_file: Callable[..., Path]
-) -> None:
-    # Linux cannot run a PE file, so the reader is pointed at a PE twin of the running program.
+@pytest.fixture
+def twin(install_tool: Callable[[str], Path], pe_file: Callable[..., Path]) -> tuple[Path, PeInfoReader]:
+    """A tool that runs here and a reader that answers for it with an AutoHotkey PE file's version
+    info (Linux cannot run a PE file, so the reader is pointed at a PE twin of the running program)."""
     tool = install_tool("notepad.exe")
-    twin = pe_file("twin/AutoHotkey.exe", {"OriginalFilename": "AutoHotkey.exe", "CompanyName": "AutoHotkey"})
+    pe = pe_file("twin/AutoHotkey.exe", {"OriginalFilename": "AutoHotkey.exe", "CompanyName": "AutoHotkey"})
 
     class TwinReader(PeInfoReader):
         def read(self, path: str | None) -> PeVersionInfo | None:
-            return super().read(str(twin) if path == str(tool) else path)
+            return super().read(str(pe) if path == str(tool) else path)
 
-    sensor = ProcessSensor(lambda _e: None, want_pe_info=True, pe_reader=TwinReader(platform_name="win32"))
+    return tool, TwinReader(platform_name="win32")
+
+
+def test_pe_version_info_is_attached_when_asked_on_windows(twin: tuple[Path, PeInfoReader], spawn: Spawn) -> None:
+    tool, reader = twin
+    sensor = ProcessSensor(lambda _e: None, want_pe_info=True, pe_reader=reader)
     sensor.prime()
     proc = spawn([str(tool), "macro.ahk"])
     (event,) = [e for e in sensor.poll() if e.process.pid == proc.pid]
@@ -426,6 +431,38 @@ def test_pe_info_is_not_read_unless_asked(install_tool: Callable[[str], Path], s
     proc = spawn([str(install_tool("AutoHotkey.exe"))])
     (event,) = [e for e in sensor.poll() if e.process.pid == proc.pid]
     assert event.process.original_file_name is None
+
+
+def test_rules_that_read_version_info_switch_it_on_and_rules_that_do_not_switch_it_off(
+    twin: tuple[Path, PeInfoReader], spawn: Spawn
+) -> None:
+    from agent.detection.pipeline import Detection
+    from agent.policy import CurrentPolicy
+    from agent.rules import RuleSet
+    from agent.rules.engine import builtin_texts
+
+    tool, reader = twin
+    sensor = ProcessSensor(lambda _e: None, pe_reader=reader)
+    with_pe = RuleSet.from_texts(builtin_texts())[0]
+    without_pe = RuleSet.from_texts([t for t in builtin_texts() if "\\chromedriver" in t[1]
+                                     and "OriginalFileName" not in t[1]])[0]
+    assert with_pe.needs_pe_info and len(without_pe) and not without_pe.needs_pe_info
+    loaded = iter([with_pe, without_pe])
+    detection = Detection(policy=CurrentPolicy(None), load_rules=lambda _texts: next(loaded), respond=print)
+    detection.on_rules(lambda rules: sensor.set_pe_info(rules.needs_pe_info))
+
+    def company_of_new_tool() -> str | None:
+        sensor.prime()
+        proc = spawn([str(tool), "macro.ahk"])
+        (event,) = [e for e in sensor.poll() if e.process.pid == proc.pid]
+        return event.process.company
+
+    assert company_of_new_tool() is None
+    detection.rules()
+    assert company_of_new_tool() == "AutoHotkey"
+    detection._rules_for = None  # as if policy brought other rules
+    detection.rules()
+    assert company_of_new_tool() is None
 
 
 def test_worker_thread_is_named_daemon_and_stops() -> None:

@@ -140,3 +140,39 @@ def test_a_normal_day_raises_no_alert_and_denies_nothing(hq: Hq) -> None:
         assert answer["decision"] == "allow", (n, answer)
     flush(hq)
     assert not [e for e in hq.events() if e["kind"].startswith("alert.sharing.")]
+
+
+def test_a_finding_whose_policy_response_is_suspend_binding_suspends_the_signed_in_staff(hq: Hq) -> None:
+    publish(hq, {"responses": {"rules": {"tg.interception.*": ["require_ack", "suspend_binding"]}}})
+    add_staff_member(hq, "S001")
+    key = gateway_key(hq)
+    bound = Bound(hq.device("o1"), "S001")
+    bound.device.heartbeat(remote_sessions=[])
+    token = bound.token()
+    allowed(hq, key, bound, token)
+    benign = Event("finding", {"rule": "tg.automation.headless", "title": "t", "severity": "high",
+                               "category": "automation"})
+    assert bound.device.send_events([benign]).status_code == 200
+    allowed(hq, key, bound, token)  # a rule policy does not name: no suspension
+    # The device's own claim about responses is ignored: HQ's policy decides.
+    claimed = Event("finding", {"rule": "tg.automation.headless", "title": "t", "severity": "high",
+                                "category": "automation", "response.actions": ["alert", "suspend_binding"]})
+    assert bound.device.send_events([claimed]).status_code == 200
+    allowed(hq, key, bound, token)
+    finding = Event("finding", {"rule": "tg.interception.mitmproxy", "title": "t", "severity": "high",
+                                "category": "interception", "process.name": "mitmdump"})
+    assert bound.device.send_events([finding]).status_code == 200
+    assert verify(hq, key, session=token, proof=bound.proof(token))["reason"] == "staff_suspended"
+    [alert] = alerts(hq, "device_finding")
+    assert alert["body"]["response"] == "suspend" and alert["body"]["staff_id"] == "S001"
+    assert alert["body"]["evidence"] == {"finding_rule": "tg.interception.mitmproxy", "category": "interception"}
+    assert "staff.suspended" in [e["kind"] for e in hq.events()]
+
+
+def test_a_suspend_binding_finding_with_nobody_signed_in_suspends_nobody(hq: Hq) -> None:
+    publish(hq, {"responses": {"rules": {"tg.interception.mitmproxy": "suspend_binding"}}})
+    device = hq.device("o1")
+    finding = Event("finding", {"rule": "tg.interception.mitmproxy", "title": "t", "severity": "high",
+                                "category": "interception"})
+    assert device.send_events([finding]).status_code == 200
+    assert alerts(hq, "device_finding") == []
