@@ -9,15 +9,18 @@ acks while another process puts). Every put is one transaction: after ``kill -9`
 either wholly there or wholly absent.
 
 Every event that is dropped is counted by reason and the counts are kept in the same file, so a
-restart does not forget them; the heartbeat reports ``losses()`` and HQ's acknowledgement is
-subtracted with ``settle_losses()``. Reasons:
+restart does not forget them. The counts only grow: each heartbeat reports the totals and HQ keeps
+the latest, so a heartbeat sent twice (HQ stored it, its answer was lost) cannot count a loss twice,
+and one that never arrives loses nothing (the next carries the same totals). Reasons:
 
 - ``spool_full``: evicted (lowest priority, oldest first) to stay under ``max_bytes``, or one
   event larger than ``max_bytes`` on its own;
 - ``expired``: older than ``max_age_s`` and never delivered;
 - ``disk_full``: the write itself failed (disk full, I/O error); counted in memory because the
   disk cannot take the count either, and moved into the file by the next write that succeeds;
-- ``spool_busy``: another process held the file longer than the busy timeout.
+- ``spool_busy``: another process held the file longer than the busy timeout;
+- any reason a caller counts with ``count_losses`` (the uplink: ``too_large``, one event HQ refuses
+  even alone).
 
 ``max_bytes`` bounds the events' payload (see ``stored_size``), not the file: pages, indexes and
 the WAL add to it, and freed pages are reused rather than returned to the filesystem.
@@ -353,40 +356,23 @@ class Spool:
             return int(self._read(self._connection(), "size", "SELECT bytes FROM totals")[0][0])
 
     def losses(self) -> dict[str, int]:
-        """Losses not yet acknowledged by HQ, by reason (only reasons with a count above zero)."""
+        """Events lost since the spool was made, by reason (only reasons with a count above zero)."""
         with self._lock:
             rows = self._read(self._connection(), "losses", "SELECT reason, count FROM losses")
             merged = Counter({reason: int(count) for reason, count in rows}) + self._unsaved
         return {reason: count for reason, count in sorted(merged.items()) if count > 0}
 
-    def settle_losses(self, reported: Mapping[str, int]) -> None:
-        """Subtract what HQ acknowledged; never below zero. Losses counted meanwhile are kept."""
+    def count_losses(self, losses: Mapping[str, int]) -> None:
+        """Count events lost outside the spool's own bounds; kept in memory while the disk refuses."""
         with self._lock:
             conn = self._connection()
-            from_memory: Counter[str] = Counter()
             try:
                 with self._write(conn):
-                    for reason, count in reported.items():
-                        from_memory[reason] = self._settle_stored(conn, reason, max(0, int(count)))
-                    conn.execute("DELETE FROM losses WHERE count <= 0")
+                    _add_losses(conn, Counter(losses) + self._unsaved)
             except (sqlite3.Error, OSError) as exc:
-                if _loss_reason(exc) is None:
-                    raise SpoolError(f"{self.path}: settling losses failed: {exc}") from exc
-                # Reporting a loss twice beats forgetting one; HQ sees the counts again next time.
-                log.warning("spool %s: could not settle losses, they will be reported again: %s", self.path, exc)
+                self._count_failed_write(exc, losses, 0)
                 return
-            self._unsaved.subtract(from_memory)
-            self._unsaved = +self._unsaved  # drop reasons at or below zero
-
-    @staticmethod
-    def _settle_stored(conn: sqlite3.Connection, reason: str, count: int) -> int:
-        """Subtract from the stored count; return the part that must come off the in-memory count."""
-        row = conn.execute("SELECT count FROM losses WHERE reason = ?", (reason,)).fetchone()
-        stored = int(row[0]) if row else 0
-        taken = min(stored, count)
-        if taken:
-            conn.execute("UPDATE losses SET count = count - ? WHERE reason = ?", (taken, reason))
-        return count - taken
+            self._write_succeeded()
 
     # -- plumbing ------------------------------------------------------------------------------
 

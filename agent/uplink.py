@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +57,6 @@ class Uplink:
         self._next_heartbeat = 0.0
         self._next_policy = 0.0
         self._rejected_policy_version: int | None = None
-        self._dropped: Counter[str] = Counter()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -148,32 +146,19 @@ class Uplink:
         log.warning("HQ delivery failed: %s", exc)
         self._status.update(hq_reachable=False, last_error=str(exc), spool_depth=self._spool.depth())
 
-    def _lost_events(self) -> dict[str, int]:
-        lost = Counter(self._spool.losses())
-        lost.update(self._dropped)
-        return dict(lost)
-
     def _send_heartbeat(self, client: HqClient) -> None:
-        lost = self._lost_events()
+        lost = self._spool.losses()  # totals since the spool was made: HQ keeps the latest
         payload = self._heartbeats.payload(
             policy_version=self._policy.version, staff=self._staff(), spool_depth=self._spool.depth(),
             lost_events=lost, clock_offset_s=client.clock_offset_s,
         )
         answer = client.request("POST", "/v1/heartbeat", payload)
-        self._settle_losses(lost)
         latest = answer.get("policy_version")
         if isinstance(latest, int) and latest != self._policy.version and latest != self._rejected_policy_version:
             self._next_policy = 0.0
         # One update: a reader must never see an accepted heartbeat beside "HQ unreachable".
         self._status.update(last_heartbeat=time.time(), clock_offset_s=client.clock_offset_s,
                             hq_reachable=True, last_error=None)
-
-    def _settle_losses(self, reported: dict[str, int]) -> None:
-        self._spool.settle_losses({k: v for k, v in reported.items() if k not in self._dropped})
-        for reason in list(self._dropped):
-            self._dropped[reason] -= reported.get(reason, 0)
-            if self._dropped[reason] <= 0:
-                del self._dropped[reason]
 
     def _pull_policy(self, client: HqClient) -> None:
         """Fetch and adopt HQ's policy; a failure here never holds up event delivery."""
@@ -238,4 +223,4 @@ class Uplink:
         # A single event HQ will never accept: drop it, count it, and say so in the next heartbeat.
         log.error("event %s (%s) is too large for HQ; dropped", batch[0].id, batch[0].kind)
         self._spool.ack([batch[0].id])
-        self._dropped["too_large"] += 1
+        self._spool.count_losses({"too_large": 1})

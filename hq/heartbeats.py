@@ -87,19 +87,13 @@ class LiveDevice:
         )
 
 
-def added_losses(stored: dict[str, int] | None, reported: dict[str, int]) -> dict[str, int]:
-    """The device's lost-event counts so far plus the ones a heartbeat reports.
-
-    An agent reports its losses since its last acknowledged heartbeat (agent.spool's
-    settle_losses), so HQ sums them; the stored value (loaded with the device at HQ start) is
-    where the sum goes on from. Reasons past the 32nd are not kept (no honest agent has that many).
-    A new dict: the flush thread may be reading the old one.
+def reported_losses(reported: dict[str, int]) -> dict[str, int]:
+    """The lost-event totals a heartbeat carries, bounded: at most 32 reasons (no honest agent
+    has that many), each count capped. An agent reports its totals since its spool was made
+    (agent.spool), so HQ keeps the latest: a heartbeat stored twice cannot count a loss twice.
     """
-    merged = dict(stored or {})
-    for reason, count in reported.items():
-        if reason in merged or len(merged) < MAX_LOSS_REASONS:
-            merged[reason] = min(merged.get(reason, 0) + count, MAX_LOSS_COUNT)
-    return merged
+    kept = dict(list(reported.items())[:MAX_LOSS_REASONS])
+    return {reason: min(count, MAX_LOSS_COUNT) for reason, count in kept.items()}
 
 
 # What a value the database cannot take raises: its DataError (NUL in text, a bigint out of range,
@@ -199,7 +193,7 @@ class LiveState:
         stored = device.columns
         for name, value in columns.items():
             if name == "lost_events":
-                stored[name] = added_losses(stored.get(name), value or {})
+                stored[name] = reported_losses(value or {})
             elif value is not None or name not in _KEEP_IF_MISSING:
                 stored[name] = value
         device.last_heartbeat = now

@@ -52,7 +52,8 @@ def _per_line(pattern: re.Pattern[str], lines: list[str], block: str) -> list[li
 
 def _holds_values(cells: Sequence[str]) -> bool:
     line = _lines([cells])[0]
-    return any(pattern.search(line) for pattern in (patterns.MOBILE, patterns.LANDLINE, patterns.ADDRESS))
+    return any(pattern.search(line) for pattern in (patterns.MOBILE, patterns.LANDLINE,
+                                                    patterns.address_matcher(line)))
 
 
 def _digits(value: str) -> str:
@@ -139,15 +140,19 @@ class PiiCounter:
     def _addresses(self, lines: list[str], block: str) -> set[int]:
         found_rows: set[int] = set()
         values: list[str] = []
-        if patterns.ADDRESS.search(block) is None:
+        if patterns.ADDRESS_LINEAR.search(block) is None:  # one linear pass skips benign blocks
             return found_rows
         cell_start = patterns.CELL_SEP
-        for index, hit in enumerate(map(patterns.ADDRESS.search, lines)):
+        heavy = patterns.HEAVY_LINE.search(block) is not None  # rare: only then choose per line
+        hits = (patterns.address_matcher(line).search(line) for line in lines) if heavy else map(
+            patterns.ADDRESS.search, lines)
+        for index, hit in enumerate(hits):
             if hit is None:
                 continue
             found_rows.add(index)
             line = lines[index]
-            for match in patterns.ADDRESS.finditer(line, hit.start()):
+            matcher = patterns.address_matcher(line) if heavy else patterns.ADDRESS
+            for match in matcher.finditer(line, hit.start()):
                 start = match.start()
                 # Widen to the start of the cell, where the province or city name stands.
                 values.append(line[line.rfind(cell_start, 0, start) + 1:match.end()])

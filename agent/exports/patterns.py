@@ -9,8 +9,11 @@ literal phone-, ID- or waybill-shaped value: the shapes are built from digit cla
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
+from typing import Any, Protocol
+
+import re2
 
 CELL_SEP = "\x1f"  # ASCII unit separator: never produced by the readers inside a cell value
 ROW_SEP = "\n"
@@ -67,6 +70,7 @@ DEFAULT_WAYBILL_PATTERNS: tuple[str, ...] = (
 )
 
 HAN = r"\u4e00-\u9fff"
+_HAN_RE2 = "\u4e00-\u9fff"  # the characters themselves: RE2 has no \u escape
 # Address: a place name ending in an administrative unit (省/市/区/县/州/盟/旗, incl. 自治区 and
 # 特别行政区), up to three more units, then a street-level unit (路/街/道/巷/弄/胡同/村/镇/乡 ...) and
 # optionally a house number or building (号/座/栋/幢/楼/室/单元). The match starts at the first unit
@@ -75,10 +79,35 @@ HAN = r"\u4e00-\u9fff"
 ADDRESS_UNITS = "省市区县州盟旗"
 ADDRESS_STREET = r"(?:大道|大街|胡同|路|街|道|巷|弄|里|村|镇|乡)"
 _NUMBER = r"(?:[0-9A-Za-z\-]{1,8}(?:号楼|号院|号|座|栋|幢|楼|室|单元|弄))"
-ADDRESS = re.compile(
-    rf"[{ADDRESS_UNITS}](?<=[{HAN}][{ADDRESS_UNITS}])(?:[{HAN}]{{1,12}}?[{ADDRESS_UNITS}]){{0,3}}"
+_ADDRESS_BODY = (
+    rf"(?:[{HAN}]{{1,12}}?[{ADDRESS_UNITS}]){{0,3}}"
     rf"[{HAN}0-9A-Za-z]{{0,16}}?{ADDRESS_STREET}(?:[{HAN}0-9]{{0,12}}?{_NUMBER})?"
 )
+ADDRESS = re.compile(rf"[{ADDRESS_UNITS}](?<=[{HAN}][{ADDRESS_UNITS}]){_ADDRESS_BODY}")
+# The same shape for RE2, which takes time linear in the text (it has no look-behind, so a match
+# starts one character earlier: callers widen a match to its cell anyway). Python's backtracking
+# `re` is ~10x cheaper per call on ordinary rows, but a crafted cell of unit characters ("市市市…")
+# costs it ~0.7 ms per character, so a planted file could hold up the scan of a real export.
+ADDRESS_LINEAR = re2.compile(
+    rf"[{_HAN_RE2}][{ADDRESS_UNITS}]{_ADDRESS_BODY.replace(HAN, _HAN_RE2)}"
+)
+UNIT_HEAVY = 24  # more unit characters than this in one text: two full addresses hold ~8
+_UNITS_GONE = str.maketrans("", "", ADDRESS_UNITS)
+# Some line of a block holds more than UNIT_HEAVY unit characters (one linear pass per block).
+HEAVY_LINE = re2.compile(rf"[{ADDRESS_UNITS}](?:[^\n{ADDRESS_UNITS}]*[{ADDRESS_UNITS}]){{{UNIT_HEAVY}}}")
+
+
+class Matcher(Protocol):
+    """What `re.Pattern` and RE2's compiled patterns share, as the callers use it."""
+
+    def search(self, text: str, pos: int = ..., endpos: int = ...) -> Any: ...
+
+    def finditer(self, text: str, pos: int = ..., endpos: int = ...) -> Iterator[Any]: ...
+
+
+def address_matcher(text: str) -> Matcher:
+    """`ADDRESS`, or `ADDRESS_LINEAR` for text with enough unit characters to make it backtrack."""
+    return ADDRESS if len(text) - len(text.translate(_UNITS_GONE)) <= UNIT_HEAVY else ADDRESS_LINEAR
 
 # The most common surnames (they cover ~90% of the population) plus the compound ones. A cell that
 # is exactly surname + 1-2 Han characters, or surname + 先生/女士, reads as a personal name.

@@ -7,6 +7,8 @@ None instead of failing the whole record.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import psutil
@@ -61,9 +63,26 @@ def read_image(proc: psutil.Process) -> Image | None:
     """
     try:
         with proc.oneshot():
-            return proc.exe() or None, tuple(proc.cmdline())
+            return _exe_now(proc), tuple(proc.cmdline())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
+
+
+def _exe_now(proc: psutil.Process) -> str | None:
+    """The executable as it is now. psutil caches `exe()` on a handle, so after an exec (Debian's
+    `/usr/bin/chromium` is a shell script that execs the browser) it kept naming the shell, and
+    every tick looked like a new exec. Only Linux replaces a running image; Windows cannot."""
+    if not sys.platform.startswith("linux"):
+        return proc.exe() or None
+    try:
+        target = os.readlink(f"/proc/{proc.pid}/exe")
+    except FileNotFoundError:
+        if not proc.is_running():
+            raise psutil.NoSuchProcess(proc.pid) from None
+        return None  # a kernel thread or a zombie: no executable to name
+    except PermissionError:
+        raise psutil.AccessDenied(proc.pid) from None
+    return target.removesuffix(" (deleted)") or None
 
 
 def image_of(info: ProcessInfo) -> Image:

@@ -223,34 +223,18 @@ def test_events_that_age_past_max_age_while_waiting_are_purged_on_peek(spool: Sp
     assert spool.losses() == {"expired": 3}
 
 
-def test_settle_losses_subtracts_what_hq_acknowledged_and_never_goes_below_zero(
+def test_losses_are_totals_that_only_grow_and_count_losses_adds_a_reason(
     tmp_path: Path, clock: FakeClock
 ) -> None:
-    spool = Spool(tmp_path / "spool.db", max_bytes=1000, clock=clock)
-    spool.put_many([make_event(pad=2000, n=i) for i in range(3)])
-    spool.put(make_event(created=NOW - 30 * DAY))
-    assert spool.losses() == {"expired": 1, "spool_full": 3}
-
-    spool.settle_losses({"spool_full": 2, "expired": 5, "never_heard_of": 4})
-    assert spool.losses() == {"spool_full": 1}
-
-    spool.settle_losses({"spool_full": -3})
-    assert spool.losses() == {"spool_full": 1}
-    spool.close()
-
-
-def test_losses_counted_after_the_report_are_kept_when_hq_acknowledges_it(
-    tmp_path: Path, clock: FakeClock
-) -> None:
+    # Totals, not "since the last report": a heartbeat HQ stored twice cannot count a loss twice.
     spool = Spool(tmp_path / "spool.db", max_bytes=1000, clock=clock)
     spool.put_many([make_event(pad=2000, n=i) for i in range(2)])
-    reported = spool.losses()
+    assert spool.losses() == {"spool_full": 2}
     spool.put_many([make_event(pad=2000, n=i) for i in range(3)])
-
-    spool.settle_losses(reported)
-
-    assert spool.losses() == {"spool_full": 3}
+    spool.count_losses({"too_large": 1})
+    assert spool.losses() == {"spool_full": 5, "too_large": 1}
     spool.close()
+    assert Spool(tmp_path / "spool.db", max_bytes=1000, clock=clock).losses() == {"spool_full": 5, "too_large": 1}
 
 
 # -- persistence and files ------------------------------------------------------------------------
@@ -389,15 +373,15 @@ def test_acking_delivered_events_frees_room_on_a_full_disk(spool: Spool) -> None
     assert spool.peek(100) == later
 
 
-def test_settling_disk_full_losses_while_the_disk_is_still_full_clears_them(spool: Spool) -> None:
+def test_losses_counted_while_the_disk_is_full_are_kept_in_memory_then_written(spool: Spool) -> None:
     cap_file_at_current_size(spool)
     spool.put_many([make_event(n=i, pad=1000) for i in range(10)])
-    reported = spool.losses()
-    assert reported == {"disk_full": 10}
-
-    spool.settle_losses(reported)
-
-    assert spool.losses() == {}
+    spool.count_losses({"too_large": 1})
+    assert spool.losses() == {"disk_full": 10, "too_large": 1}
+    lift_file_cap(spool)
+    spool.put(make_event(n=99))
+    assert spool.losses() == {"disk_full": 10, "too_large": 1}
+    assert Spool(spool.path).losses() == {"disk_full": 10, "too_large": 1}, "written by the next good write"
 
 
 def test_opening_an_existing_spool_writes_nothing_so_status_works_on_a_full_disk(tmp_path: Path) -> None:

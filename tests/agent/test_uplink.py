@@ -157,16 +157,20 @@ def test_a_revoked_device_stops_sending_and_says_so(hq, spool, tmp_path):
     assert spool.depth() == 5
 
 
-def test_losses_are_reported_in_the_heartbeat_and_settled_after_hq_accepts(hq, tmp_path):
+def test_loss_totals_go_in_every_heartbeat_so_a_lost_answer_cannot_double_count(hq, tmp_path):
     with Spool(tmp_path / "small.sqlite3", max_bytes=4000) as spool:
         put_events(spool, 100, priority=PRIORITY_LOW)
         lost = spool.losses()["spool_full"]
         assert lost > 0
+        # HQ stores the first heartbeat but its answer never arrives; the agent sends again.
+        hq.then("/v1/heartbeat", Answer(status=200, body={"server_time": time.time()}, delay_s=3.0))
         uplink = make_uplink(hq, spool, tmp_path)
         uplink.step()
-        heartbeat = json.loads(hq.requests_to("/v1/heartbeat")[0].body)
-        assert heartbeat["lost_events"] == {"spool_full": lost}
-        assert spool.losses().get("spool_full", 0) == 0
+        uplink._next_heartbeat = 0
+        uplink.step()
+        reports = [json.loads(r.body)["lost_events"] for r in hq.requests_to("/v1/heartbeat")]
+        assert reports == [{"spool_full": lost}, {"spool_full": lost}]  # the same totals: HQ keeps the latest
+        assert spool.losses() == {"spool_full": lost}
 
 
 def test_a_badly_signed_policy_is_refused_and_the_last_good_one_kept(hq, spool, tmp_path):

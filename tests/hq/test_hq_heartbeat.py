@@ -7,7 +7,7 @@ import time
 import pytest
 
 from hq.db import Device, make_engine, make_sessions
-from hq.heartbeats import MAX_LOSS_REASONS, added_losses
+from hq.heartbeats import MAX_LOSS_REASONS, reported_losses
 from hq.settings import Settings
 from tests.hq.conftest import Hq, start_hq
 
@@ -37,7 +37,7 @@ def test_heartbeat_appears_in_devices_after_flush(hq: Hq) -> None:
     assert record["policy_version"] == 1
     assert record["staff"] == "S2"
     assert record["spool_depth"] == 7
-    assert record["lost_events"] == {"spool_full": 8}  # each heartbeat reports the losses since the last one
+    assert record["lost_events"] == {"spool_full": 4}  # totals: the same heartbeat twice counts once
     assert record["hostname"] == "pc-renamed"
     assert record["interval_s"] == 10.0
     assert record["posture"]["os_users"] == ["staff01"]
@@ -117,29 +117,28 @@ def test_clean_shutdown_flushes_heartbeats(hq_settings: Settings) -> None:
         engine.dispose()
 
 
-def test_lost_event_counts_add_up_across_heartbeats_and_a_restart(hq_settings: Settings) -> None:
+def test_lost_event_totals_are_the_latest_reported_across_a_restart(hq_settings: Settings) -> None:
     running = start_hq(hq_settings)
     hq = next(running)
     device = hq.device()
     assert device.heartbeat(lost_events={"spool_full": 3, "expired": 1}).status_code == 200
-    assert device.heartbeat(lost_events={}).status_code == 200
+    assert device.heartbeat(lost_events={"spool_full": 3, "expired": 1}).status_code == 200  # a resend
     assert hq.devices()[device.device_id]["lost_events"] == {"spool_full": 3, "expired": 1}
     running.close()
 
-    restarted = start_hq(hq_settings)  # the stored counts are where the sum goes on from
+    restarted = start_hq(hq_settings)
     hq = next(restarted)
     device.http = hq.client
     try:
-        assert device.heartbeat(lost_events={"spool_full": 2, "disk_full": 5}).status_code == 200
+        assert hq.devices()[device.device_id]["lost_events"] == {"spool_full": 3, "expired": 1}
+        assert device.heartbeat(lost_events={"spool_full": 5, "expired": 1, "disk_full": 5}).status_code == 200
         assert hq.devices()[device.device_id]["lost_events"] == {"spool_full": 5, "expired": 1, "disk_full": 5}
     finally:
         restarted.close()
 
 
 def test_lost_event_reasons_past_the_cap_are_not_kept() -> None:
-    stored = {f"reason{i}": 1 for i in range(MAX_LOSS_REASONS)}
-    merged = added_losses(stored, {"reason0": 2, "one_too_many": 7})
-    assert len(merged) == MAX_LOSS_REASONS and merged["reason0"] == 3
-    assert stored["reason0"] == 1, "the stored dict is replaced, not changed in place"
-    assert added_losses(None, {"spool_full": 2**62}) == {"spool_full": 2**62}
-    assert added_losses({"spool_full": 2**62}, {"spool_full": 1}) == {"spool_full": 2**62}
+    reported = {f"reason{i}": 1 for i in range(MAX_LOSS_REASONS)} | {"one_too_many": 7}
+    kept = reported_losses(reported)
+    assert len(kept) == MAX_LOSS_REASONS and "one_too_many" not in kept
+    assert reported_losses({"spool_full": 2**63}) == {"spool_full": 2**62}

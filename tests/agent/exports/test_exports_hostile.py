@@ -149,3 +149,31 @@ def test_file_broken_part_way_is_judged_on_what_was_read(rows: list[list[str]], 
     assert outcome.finding is not None
     assert outcome.finding.fields["rows"] == len(rows)
     assert outcome.finding.fields["scan.incomplete"].startswith("malformed delimited text near line")
+
+
+def test_cells_of_address_unit_characters_never_reach_the_backtracking_matcher(
+    rows: list[list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "市市市…" makes Python's `re` backtrack (~0.7 ms a character: a planted file would hold up the
+    # scan of a real export for minutes); such lines go to the linear RE2 matcher instead.
+    from agent.exports import patterns
+
+    plain = inspect_file(write_csv(tmp_path / "plain.csv", rows)).finding
+    planted = [*rows[:60], ["x", "市" * 20_000, "中市" * 5_000], *rows[60:]]
+    path = write_csv(tmp_path / "planted.csv", planted)
+    backtracking = patterns.ADDRESS
+
+    class Guarded:
+        def __getattr__(self, name: str) -> object:
+            method = getattr(backtracking, name)
+
+            def guarded(text: str, *args: object) -> object:
+                assert text.count("市") <= patterns.UNIT_HEAVY, "a heavy line reached the backtracking matcher"
+                return method(text, *args)
+
+            return guarded
+
+    monkeypatch.setattr(patterns, "ADDRESS", Guarded())
+    found = inspect_file(path).finding
+    assert plain is not None and found is not None
+    assert found.fields["pii.counts"] == plain.fields["pii.counts"]

@@ -108,7 +108,7 @@ def test_header_categories(label: str, category: str | None) -> None:
     assert header_category(label) == category
 
 
-def test_keyed_digest_is_hmac_sha256_under_the_process_key() -> None:
+def test_the_hmac_fallback_is_hmac_sha256_under_the_process_key() -> None:
     key = b"k" * 32
     inner, outer = distinct._pads(key)
     mine = inner.copy()
@@ -116,6 +116,28 @@ def test_keyed_digest_is_hmac_sha256_under_the_process_key() -> None:
     final = outer.copy()
     final.update(mine.digest())
     assert final.digest() == hmac.new(key, b"value", "sha256").digest()
+    [digest] = distinct.hmac_digests(["value"])
+    assert 0 <= digest < 1 << 64
+
+
+def test_digests_are_keyed_per_process_and_fall_back_to_hmac_without_hash_randomization() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys; from agent.exports import distinct; "
+             "print(distinct.keyed_digests.__name__, distinct.keyed_digests(['some value'])[0])")
+
+    def run(**env: str) -> list[str]:
+        import os
+
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                              env={**os.environ, **env})
+        return done.stdout.split()
+
+    first, second = run(), run()
+    assert first[0] == second[0] == "siphash_digests" and first[1] != second[1], "a new key per process"
+    fixed = run(PYTHONHASHSEED="0")
+    assert fixed[0] == "hmac_digests" and fixed[1] != run(PYTHONHASHSEED="0")[1]
 
 
 def test_distinct_counter_is_exact_below_capacity_and_estimates_above() -> None:

@@ -251,6 +251,20 @@ def test_a_webdriver_launched_browser_is_one_finding_per_process(pack: RuleSet) 
     assert fired(pack, renderer) == set()
 
 
+def test_a_browser_launcher_script_is_left_to_the_browser_it_execs(pack: RuleSet) -> None:
+    # What the sensor sees of Debian's chromium under chromedriver: the same pid, first the shell
+    # running /usr/bin/chromium, then (after exec) the browser with the same switches.
+    switches = ("--enable-automation --headless=new --remote-debugging-port=0 --test-type=webdriver "
+                "--user-data-dir=/tmp/org.chromium.Chromium.scoped_dir.Bo9jQ2 data:,")
+    launcher = proc("/usr/bin/dash", f"/bin/sh /usr/bin/chromium {switches}", parent_exe="/usr/bin/chromedriver")
+    browser = proc("/usr/lib/chromium/chromium", f"/usr/lib/chromium/chromium --no-default-browser-check {switches}",
+                   parent_exe="/usr/bin/chromedriver")
+    assert fired(pack, launcher) == set()
+    assert fired(pack, browser) == {
+        "tg_proc_automation_driver_child_browser", "tg_proc_automation_headless_browser",
+        "tg_proc_automation_remote_debugging", "tg_proc_automation_temp_profile", "tg_proc_automation_browser_flags"}
+
+
 @pytest.mark.parametrize(("name", "text"), builtin_texts(), ids=[n for n, _ in builtin_texts()])
 def test_builtin_rule_carries_the_required_metadata(name: str, text: str) -> None:
     rule = yaml.safe_load(text)

@@ -237,6 +237,9 @@ def test_exec_after_start_is_reported_as_the_new_program(
     assert event.process.cmdline == (str(driver), "--port=9515")
     assert event.process.create_time == first.process.create_time
     assert event.parent is not None and event.parent.pid == os.getpid()
+    time.sleep(1.2)  # past the exec window: one exec is one re-report, not one per tick
+    # (sensor.execs counts every process on the machine: only this pid's reports say anything)
+    assert [e.process.exe for e in collector.events[shell.pid]] == [os.path.realpath("/bin/sh"), str(driver)]
     assert sensor.execs >= 1
 
 
