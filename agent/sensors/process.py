@@ -241,7 +241,10 @@ class ProcessSensor:
             return True
         parent = self._parent_of(info)
         is_copy = parent is not None and image_of(parent) == image_of(info)
-        held = clock + self._clone_grace if is_copy else None
+        # A program whose command line reads empty is in the middle of its exec (the kernel swaps
+        # the memory the line is read from): reported now, it would be reported again a tick later.
+        mid_exec = info.exe is not None and not info.cmdline
+        held = clock + self._clone_grace if is_copy or mid_exec else None
         self._young[info.pid] = _Young(handle, info, clock + self._exec_window, held)
         return held is None
 
@@ -249,6 +252,8 @@ class ProcessSensor:
         ready = []
         for pid, young in list(self._young.items()):
             image = read_image(young.handle)
+            if image is not None and image[0] is not None and not image[1]:
+                image = image_of(young.info)  # mid-exec, the command line is not readable yet: next tick
             if image is not None and image != image_of(young.info):
                 fresh = read_info(pid)
                 if fresh is not None:

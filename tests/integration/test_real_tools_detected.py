@@ -231,7 +231,10 @@ def test_selenium_driving_debian_chromium_is_a_few_automation_findings_not_one_p
     tree_pids = {p.pid for p in tree} | {driver_pid}
     bodies = chain.findings(tree_pids)
     assert {b["category"] for b in bodies} == {"automation"}
-    [driver_finding] = [b for b in bodies if b["process.pid"] == driver_pid]
+    driver_findings = [b for b in bodies if b["process.pid"] == driver_pid]
+    assert len(driver_findings) == 1, [(b["rule"], b["process.executable"], b["process.command_line"])
+                                       for b in driver_findings]
+    [driver_finding] = driver_findings
     assert driver_finding["rule"] == WEBDRIVER and driver_finding["process.executable"] == CHROMEDRIVER
     browser_findings = [b for b in bodies if b["process.pid"] == browser.pid]
     assert sorted(b["rule"] for b in browser_findings) == sorted(SELENIUM_SESSION_RULES - {WEBDRIVER})

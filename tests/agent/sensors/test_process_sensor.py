@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import hashlib
 import logging
@@ -511,3 +512,30 @@ def test_reused_parent_pid_is_not_taken_as_parent() -> None:
     assert is_parent_of(ProcessInfo(pid=100, name="explorer", create_time=1000.005), child)
     assert not is_parent_of(ProcessInfo(pid=100, name="svchost", create_time=1005.0), child)
     assert is_parent_of(ProcessInfo(pid=100, name="unknown"), child)
+
+
+def test_a_program_read_mid_exec_with_an_empty_command_line_is_reported_once_when_readable(
+    install_tool: Callable[[str], Path], spawn: Spawn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # /proc/PID/cmdline reads empty while the kernel swaps a process's memory in exec; reported then,
+    # the same program came again a tick later with its command line (two findings for one start).
+    import agent.sensors.process as process_module
+
+    sensor = ProcessSensor(lambda _e: None, hash_exe=False)
+    sensor.prime()
+    proc = spawn([str(install_tool("chromedriver")), "--port=9515"])
+    real_open = process_module.open_info
+
+    def open_mid_exec(pid: int):  # type: ignore[no-untyped-def]
+        opened = real_open(pid)
+        if opened is None or pid != proc.pid:
+            return opened
+        handle, info = opened
+        return handle, dataclasses.replace(info, cmdline=())
+
+    monkeypatch.setattr(process_module, "open_info", open_mid_exec)
+    assert [e for e in sensor.poll() if e.process.pid == proc.pid] == []  # held, not reported empty
+    monkeypatch.setattr(process_module, "open_info", real_open)
+    reports = [e for e in sensor.poll() if e.process.pid == proc.pid]
+    reports += [e for e in sensor.poll() if e.process.pid == proc.pid]
+    assert [e.process.cmdline[1:] for e in reports] == [("--port=9515",)]

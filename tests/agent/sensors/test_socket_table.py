@@ -171,10 +171,15 @@ def test_owner_of_a_child_process_socket(
 
 
 def test_owner_is_looked_up_again_once_it_lets_go(sockets: Sockets) -> None:
-    # The socket passes to a child; the parent's copy closes: the child is the owner now.
+    # The socket passes to two children and this process lets go of its copy: the lower pid is the
+    # owner (as psutil names it); when that child ends, the other one is. Two children, not this
+    # process and one child, because pids wrap and a child's pid may be below ours.
     sock = socket.create_connection(sockets.listener.getsockname())
     local_port, server_port = sock.getsockname()[1], sockets.listener.getsockname()[1]
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=(sock.fileno(),))
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], pass_fds=(sock.fileno(),))
+                for _ in range(2)]
+    sock.close()
+    first, second = sorted(children, key=lambda child: child.pid)
     try:
         owners = SocketOwners()
         table = LinuxSocketTable(owners=owners)
@@ -184,14 +189,15 @@ def test_owner_is_looked_up_again_once_it_lets_go(sockets: Sockets) -> None:
                                          if (s.local_port, s.remote_port) == (local_port, server_port))
             return found.pid
 
-        # The lowest pid holding it, as psutil names it (pids wrap: the child's may be the lower one).
-        assert owner() == min(os.getpid(), child.pid)
-        sock.close()
-        assert owner() == child.pid
+        assert owner() == first.pid
+        first.kill()
+        first.wait()
+        assert owner() == second.pid
         assert owners.walks == 2
     finally:
-        child.kill()
-        child.wait()
+        for child in children:
+            child.kill()
+            child.wait()
 
 
 def test_missing_owner_is_retried_later_not_on_every_tick() -> None:
