@@ -7,9 +7,7 @@ the global --db / --data-dir name.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,24 +20,11 @@ from hq.console.analysts import AnalystError, add_analyst, disable_analyst, list
 from hq.console.api_tokens import SCOPE_METRICS, SCOPES, create_api_token, list_api_tokens, revoke_api_tokens
 from hq.console.roles import ROLES
 from hq.migrations import current_revision, head_revision, upgrade
+from hq.password_input import read_password
 from hq.timefmt import iso
 
 SessionsOf = Callable[[argparse.Namespace], sessionmaker]
 EngineOf = Callable[[argparse.Namespace], Engine]
-
-
-def read_password(stream: Any = None) -> str:
-    """From a terminal: asked twice, not echoed. Otherwise: the first line of stdin."""
-    stream = stream or sys.stdin
-    if stream.isatty():
-        first = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != first:
-            raise CommandError("password: the two entries differ")
-        return first
-    line = stream.readline()
-    if not line:
-        raise CommandError("password: expected it on the first line of standard input, got nothing")
-    return str(line).rstrip("\r\n")
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser, *, sessions_of: SessionsOf, engine_of: EngineOf) -> None:

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import sessionmaker
 
-from hq.commands import CommandError
+from hq.password_input import read_password
 from hq.staff import commands
 
 SessionsOf = Callable[[argparse.Namespace], sessionmaker]
-
-
-def read_password(stream: Any = None) -> str:
-    """The new password from stdin: typed twice at a terminal, else the first line of what is piped in."""
-    stream = stream or sys.stdin
-    if stream.isatty():
-        first = getpass.getpass("password: ")
-        if getpass.getpass("again: ") != first:
-            raise CommandError("password: the two entries differ")
-        return first
-    line = stream.readline()
-    if not line:
-        raise CommandError("password: expected the password on stdin (one line)")
-    return line.rstrip("\r\n")
 
 
 def _print(records: list[dict[str, Any]], as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:

@@ -70,7 +70,7 @@ def test_add_list_disable_suspend_clear(cli: Cli) -> None:
     (["--id", "bad id", "--outlet", "o1", "--name", "x"], "correct horse\n", "--id: 'bad id' is not a staff id"),
     (["--id", "S1", "--outlet", "", "--name", "x"], "correct horse\n", "--outlet: expected an outlet id"),
     (["--id", "S1", "--outlet", "o1", "--name", "x"], "short\n", "password: expected 8 to 256 characters"),
-    (["--id", "S1", "--outlet", "o1", "--name", "x"], "", "password: expected the password on stdin"),
+    (["--id", "S1", "--outlet", "o1", "--name", "x"], "", "password: expected it on the first line of standard input"),
 ])
 def test_add_refuses_bad_fields_with_exit_2(cli: Cli, args: list[str], stdin: str, message: str) -> None:
     done = cli("staff", "add", *args, stdin=stdin)
