@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hq_boot import wait_until_serving  # bench/ is sys.path[0] when a bench runs
 
 from agent.signing import b64url, enrollment_message, public_key_text, sign_request
 
@@ -80,18 +81,8 @@ class Server:
         self.proc = subprocess.Popen([*self.base, "serve", "--port", str(self.port), "--bench-noop"],
                                      stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bench: HQ exited: {(self.dir / 'serve.log').read_text()[-2000:]}")
-            try:
-                context = ssl.create_default_context(cafile=str(self.ca))
-                with socket.create_connection(("127.0.0.1", self.port), 1) as raw, \
-                        context.wrap_socket(raw, server_hostname="127.0.0.1"):
-                    return
-            except (OSError, ssl.SSLError):
-                time.sleep(0.1)
-        raise SystemExit("bench: HQ did not start within 30 s")
+        wait_until_serving(self.proc, port=self.port, ca_file=self.ca, log_file=self.dir / "serve.log",
+                           timeout_s=30, who="bench")
 
     def token(self, uses: int) -> str:
         done = subprocess.run([*self.base, "token", "create", "--outlet", "bench", "--uses", str(uses)],

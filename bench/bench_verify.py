@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hq_boot import wait_until_serving  # bench/ is sys.path[0] when a bench runs
 
 from agent.binding.documents import ack_document, binding_document, signed
 from agent.binding.proof import make_proof
@@ -85,19 +86,8 @@ class Server:
         self.proc = subprocess.Popen([*self.base, "serve", "--port", str(self.port), "--bench-noop"],
                                      stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"bench: HQ exited: {(self.dir / 'serve.log').read_text()[-2000:]}")
-            try:
-                context = ssl.create_default_context(cafile=str(self.ca))
-                with socket.create_connection(("127.0.0.1", self.port), 1) as raw, \
-                        context.wrap_socket(raw, server_hostname="127.0.0.1"):
-                    break
-            except (OSError, ssl.SSLError):
-                time.sleep(0.1)
-        else:
-            raise SystemExit("bench: HQ did not start within 30 s")
+        wait_until_serving(self.proc, port=self.port, ca_file=self.ca, log_file=self.dir / "serve.log",
+                           timeout_s=30, who="bench")
         self.cli("policy", "publish", str(self.dir / "policy.json"))
 
     def stop(self) -> None:

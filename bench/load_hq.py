@@ -47,6 +47,8 @@ from sqlalchemy import insert
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hq_boot import wait_until_serving  # noqa: E402 - bench/ is sys.path[0] when a bench runs
+
 from agent.events import Event  # noqa: E402
 from agent.signing import public_key_text, sign_request  # noqa: E402
 from hq.db import Device, make_engine  # noqa: E402
@@ -92,18 +94,8 @@ class Hq:
         self.proc = subprocess.Popen([*self.base, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
                                      stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"load: HQ exited: {(self.dir / f'serve-{self.port}.log').read_text()[-2000:]}")
-            try:
-                context = ssl.create_default_context(cafile=str(self.dir / "ca.pem"))
-                with socket.create_connection(("127.0.0.1", self.port), 1) as raw, \
-                        context.wrap_socket(raw, server_hostname="127.0.0.1"):
-                    return
-            except (OSError, ssl.SSLError):
-                time.sleep(0.2)
-        raise SystemExit("load: HQ did not start within 60 s")
+        wait_until_serving(self.proc, port=self.port, ca_file=self.dir / "ca.pem",
+                           log_file=self.dir / f"serve-{self.port}.log", timeout_s=60, who="load", poll_s=0.2)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
