@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="one-shot scan: processes, sessions, network, or --files for exports")
     scan.add_argument("--json", action="store_true")
     scan.add_argument("--files", nargs="+", metavar="PATH", help="files or folders to scan for exports")
+    scan.add_argument("--exact", action="store_true",
+                      help="with --files: count every row, also after a file is found critical (slower on large files)")
 
     rules = sub.add_parser("rules", help="rule files")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="SUBCOMMAND")
@@ -119,7 +121,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "scan":
         from agent.commands.scan import run_scan
 
-        return run_scan(config, files=args.files, as_json=args.json)
+        return run_scan(config, files=args.files, as_json=args.json, exact=args.exact)
     if args.command == "rules":
         from agent.commands.rules import run_lint
 

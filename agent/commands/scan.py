@@ -30,7 +30,9 @@ def policy_in_force(config: AgentConfig) -> PolicyBody:
     return current.body
 
 
-def scan_files(paths: list[str], body: PolicyBody) -> tuple[list[Finding], list[tuple[str, str]]]:
+def scan_files(paths: list[str], body: PolicyBody, *,
+               exact: bool = False) -> tuple[list[Finding], list[tuple[str, str]]]:
+    from agent.exports.sampling import DEFAULT_SAMPLING, EXACT
     from agent.exports.scan import scan_paths
     from agent.exports.volumes import default_volumes, removable_checker
 
@@ -38,7 +40,7 @@ def scan_files(paths: list[str], body: PolicyBody) -> tuple[list[Finding], list[
     if missing:
         raise CommandError(f"scan: no such file or folder: {', '.join(missing)}")
     report = scan_paths([Path(p) for p in paths], thresholds=body.thresholds,
-                        removable=removable_checker(default_volumes()))
+                        removable=removable_checker(default_volumes()), sampling=EXACT if exact else DEFAULT_SAMPLING)
     return report.findings, report.skipped
 
 
@@ -48,11 +50,11 @@ def scan_system(body: PolicyBody) -> list[Finding]:
     return scan_running_system(body)
 
 
-def run_scan(config: AgentConfig, *, files: list[str] | None, as_json: bool) -> int:
+def run_scan(config: AgentConfig, *, files: list[str] | None, as_json: bool, exact: bool = False) -> int:
     body = policy_in_force(config)
     skipped: list[tuple[str, str]] = []
     if files:
-        findings, skipped = scan_files(files, body)
+        findings, skipped = scan_files(files, body, exact=exact)
     else:
         findings = scan_system(body)
     for finding in findings:

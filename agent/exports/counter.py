@@ -31,6 +31,7 @@ class PiiResult:
     pii_rows: int
     headers: tuple[str, ...]
     estimated: tuple[str, ...] = ()  # kinds whose distinct count is a sampled estimate
+    sampled: bool = False  # rows and counts after the verdict was settled are scaled from a sample
 
     @property
     def personal_header(self) -> bool:
@@ -60,6 +61,13 @@ def _digits(value: str) -> str:
     return value.replace(" ", "").replace("-", "").replace("(", "").replace(")", "")
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    counts: dict[str, int]
+    rows: int
+    pii_rows: int
+
+
 class PiiCounter:
     """Feed rows with `add_row`, mark tables with `start_table`, read `result()` at the end."""
 
@@ -74,6 +82,16 @@ class PiiCounter:
         self._table_rows_seen = 0
         self._header_found = False
         self._name_columns: tuple[int, ...] = ()
+        self._before_sampling: _Snapshot | None = None
+        self._skipped_lines = 0
+
+    def begin_sampling(self) -> None:
+        """From here on the reader feeds a sample of the rows; see agent/exports/sampling.py."""
+        self._flush()
+        self._before_sampling = self._snapshot()
+
+    def add_skipped_lines(self, lines: int) -> None:
+        self._skipped_lines += lines
 
     def start_table(self) -> None:
         """A new sheet, file or archive member: its header row is searched for afresh."""
@@ -100,9 +118,31 @@ class PiiCounter:
 
     def result(self) -> PiiResult:
         self._flush()
+        now = self._snapshot()
+        before = self._before_sampling
+        if before is None:
+            estimated = tuple(kind for kind, counter in self._distinct.items() if counter.estimated)
+            return PiiResult(now.counts, now.rows, now.pii_rows, tuple(sorted(self._headers)), estimated)
+        return self._scaled(before, now)
+
+    def _snapshot(self) -> _Snapshot:
         counts = {kind: counter.count() for kind, counter in self._distinct.items()}
+        return _Snapshot(counts, self._rows, self._pii_rows)
+
+    def _scaled(self, before: _Snapshot, now: _Snapshot) -> PiiResult:
+        """Rows and PII rows: what the samples held, times the share of lines they were.
+
+        Distinct counts are not scaled: they stay the distinct values of the rows counted, a lower
+        bound. Scaling the new values a sample brings overstates a file that repeats its customers
+        (the values of the skipped rows were never seen, so every later sample looks new): three
+        times over on a generated export with repeated addresses.
+        """
+        sampled_rows = now.rows - before.rows
+        scale = (sampled_rows + self._skipped_lines) / sampled_rows if sampled_rows else 1.0
+        pii_rows = before.pii_rows + round((now.pii_rows - before.pii_rows) * scale)
+        rows = before.rows + sampled_rows + self._skipped_lines
         estimated = tuple(kind for kind, counter in self._distinct.items() if counter.estimated)
-        return PiiResult(counts, self._rows, self._pii_rows, tuple(sorted(self._headers)), estimated)
+        return PiiResult(now.counts, rows, pii_rows, tuple(sorted(self._headers)), estimated, sampled=True)
 
     def _take_header(self, cells: Sequence[str]) -> bool:
         found = [(index, header_category(cell)) for index, cell in enumerate(cells)]

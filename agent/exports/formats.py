@@ -14,8 +14,10 @@ from pathlib import PurePath
 from typing import BinaryIO
 
 from agent.exports.encoding import detect_encoding
+from agent.exports.files import PassingDigest
 from agent.exports.json_reader import read_json, read_json_lines
 from agent.exports.limits import Limits, Unreadable, safe_reason
+from agent.exports.sampling import Sampler
 from agent.exports.sink import RowSink
 from agent.exports.text_reader import read_delimited
 from agent.exports.xls_reader import read_xls
@@ -47,6 +49,8 @@ class ReadContext:
     limits: Limits
     budget: UnpackBudget
     skipped: list[tuple[str, str]] = field(default_factory=list)  # archive members: (inner path, reason)
+    sampler: Sampler | None = None  # the file itself only: archive members are counted in full
+    digest: PassingDigest | None = None  # fed by a reader that reads the file itself once, in order
 
 
 ArchiveReader = Callable[[BinaryIO, zipfile.ZipFile, str, int, ReadContext], None]
@@ -73,7 +77,9 @@ def read_any(stream: BinaryIO, name: str, size: int, context: ReadContext, depth
         read_json(stream, encoding, size, context.sink, context.limits)
     else:
         sample = head.decode(encoding, errors="replace")
-        read_delimited(stream, encoding, sample, suffix, context.sink, context.limits)
+        top = depth == 0
+        read_delimited(stream, encoding, sample, suffix, context.sink, context.limits,
+                       context.sampler if top else None, context.digest if top else None)
 
 
 def _read_zip_family(stream: BinaryIO, name: str, depth: int, context: ReadContext) -> None:

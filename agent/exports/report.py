@@ -15,8 +15,9 @@ RULE = "export.bulk_customer_data"
 
 def _title(result: PiiResult) -> str:
     counts = result.counts
+    at_least = "at least " if result.sampled else ""
     return (
-        f"Bulk customer data in a file: {counts.get('mobile', 0)} mobile numbers, "
+        f"Bulk customer data in a file: {at_least}{counts.get('mobile', 0)} mobile numbers, "
         f"{counts.get('id_card', 0)} ID numbers, {result.pii_rows} rows with a phone and an address or name"
     )
 
@@ -35,6 +36,10 @@ def export_finding(*, severity: str, path: str, size: int, sha256: str, result: 
     }
     if result.estimated:
         fields["pii.estimated"] = list(result.estimated)  # sampled distinct counts, see distinct.py
+    if result.sampled:
+        # After the critical verdict the rows were sampled (agent/exports/sampling.py): rows and
+        # pii.rows are scaled estimates, pii.counts the distinct values of the rows counted.
+        fields["scan.sampled"] = True
     if incomplete:
         fields["scan.incomplete"] = redact(incomplete)  # may name a member of an archive
     if process is not None:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from agent.exports.counter import PiiCounter
-from agent.exports.files import display_path, open_regular, sha256_of, walk_files
+from agent.exports.files import PassingDigest, display_path, open_regular, sha256_of, walk_files
 from agent.exports.formats import ReadContext, read_any
 from agent.exports.limits import DEFAULT_LIMITS, Limits, Unreadable, safe_reason
 from agent.exports.patterns import compile_waybills
 from agent.exports.report import export_finding
+from agent.exports.sampling import DEFAULT_SAMPLING, Sampler, SamplingPolicy
 from agent.exports.severity import classify
 from agent.exports.zip_guard import UnpackBudget
 from agent.findings import Finding
@@ -50,7 +51,7 @@ class FileOutcome:
 
 def inspect_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, waybills: re.Pattern[str] | None = None,
                  removable: bool = False, process: ProcessInfo | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> FileOutcome:
+                 limits: Limits = DEFAULT_LIMITS, sampling: SamplingPolicy = DEFAULT_SAMPLING) -> FileOutcome:
     shown = display_path(path)
     outcome = FileOutcome()
     try:
@@ -64,7 +65,10 @@ def inspect_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, way
     with stream:
         size = os.fstat(stream.fileno()).st_size
         counter = PiiCounter(waybills)
-        context = ReadContext(counter, limits, UnpackBudget(limits.max_unpacked_bytes))
+        sampler = Sampler(sampling, lambda: classify(counter.result(), thresholds) == "critical", counter)
+        digest = PassingDigest()
+        context = ReadContext(counter, limits, UnpackBudget(limits.max_unpacked_bytes), sampler=sampler,
+                              digest=digest)
         incomplete = _read(stream, shown, size, context)
         outcome.scanned = True
         outcome.skipped.extend(context.skipped)
@@ -77,12 +81,14 @@ def inspect_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, way
             if incomplete:
                 outcome.skipped.append((shown, f"partly read, nothing found in the part read: {incomplete}"))
             return outcome
-        try:
-            digest = sha256_of(stream)
-        except OSError as exc:
-            digest = ""
-            incomplete = incomplete or f"hash failed: {exc.strerror or exc}"
-    outcome.finding = export_finding(severity=severity, path=shown, size=size, sha256=digest, result=result,
+        sha256 = digest.hexdigest_of(size)
+        if sha256 is None:
+            try:
+                sha256 = sha256_of(stream)
+            except OSError as exc:
+                sha256 = ""
+                incomplete = incomplete or f"hash failed: {exc.strerror or exc}"
+    outcome.finding = export_finding(severity=severity, path=shown, size=size, sha256=sha256, result=result,
                                      removable=removable, process=process, incomplete=incomplete)
     log.info("export finding %s on %s", severity, redact(shown))
     return outcome
@@ -105,13 +111,15 @@ def _read(stream: BinaryIO, shown: str, size: int, context: ReadContext) -> str 
 
 
 def scan_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, waybill_patterns: Sequence[str] | None = None,
-              removable: bool = False, process: ProcessInfo | None = None) -> Finding | None:
+              removable: bool = False, process: ProcessInfo | None = None,
+              sampling: SamplingPolicy = DEFAULT_SAMPLING) -> Finding | None:
     """The finding for one file, or None (nothing found, or skipped: use scan_paths for reasons).
 
     Raises WaybillPatternError only for a bad pattern from policy, never for a bad file.
     """
     waybills = compile_waybills(waybill_patterns)
-    outcome = inspect_file(path, thresholds=thresholds, waybills=waybills, removable=removable, process=process)
+    outcome = inspect_file(path, thresholds=thresholds, waybills=waybills, removable=removable, process=process,
+                           sampling=sampling)
     for where, reason in outcome.skipped:
         log.debug("skipped %s: %s", redact(where), redact(reason))
     return outcome.finding
@@ -119,7 +127,8 @@ def scan_file(path: Path, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, waybil
 
 def scan_paths(paths: Sequence[Path], *, thresholds: Thresholds = DEFAULT_THRESHOLDS,
                waybill_patterns: Sequence[str] | None = None,
-               removable: Callable[[Path], bool] | None = None) -> ScanReport:
+               removable: Callable[[Path], bool] | None = None,
+               sampling: SamplingPolicy = DEFAULT_SAMPLING) -> ScanReport:
     """Scan files and folders (recursively, symlinked folders not followed), each file once."""
     waybills = compile_waybills(waybill_patterns)
     findings: list[Finding] = []
@@ -136,7 +145,7 @@ def scan_paths(paths: Sequence[Path], *, thresholds: Thresholds = DEFAULT_THRESH
             continue
         seen.add(identity)
         outcome = inspect_file(path, thresholds=thresholds, waybills=waybills,
-                               removable=bool(removable and removable(path)))
+                               removable=bool(removable and removable(path)), sampling=sampling)
         scanned += outcome.scanned
         skipped.extend(outcome.skipped)
         if outcome.finding is not None:
