@@ -22,6 +22,7 @@ from agent.detection.pipeline import Detection, RulesLoader
 from agent.detection.respond import Responder
 from agent.exports.sensor import ExportSensor
 from agent.exports.volumes import default_volumes, default_watch_folders
+from agent.exports.writers import default_writers
 from agent.policy import CurrentPolicy
 from agent.rules import RuleSet, builtin_texts
 from agent.rules.isolated import compile_isolated
@@ -134,7 +135,7 @@ def build_detection(config: AgentConfig, *, policy: CurrentPolicy, spool: Spool,
     detection.on_policy(lambda body: network.set_hosts(body.protected_hosts))
     processes = ProcessSensor(detection.submit, interval_s=PROCESS_INTERVAL_S, events=ProcessEvents.open())
     detection.on_rules(lambda rules: processes.set_pe_info(rules.needs_pe_info))
-    export_sensor = ExportSensor(watch_folders(config), inbox, volumes=default_volumes())
+    export_sensor = ExportSensor(watch_folders(config), inbox, volumes=default_volumes(), writers=default_writers())
     stack = DetectionStack(detection=detection, export_sensor=export_sensor)
     stack.components = [
         ("detection", Worker("detection", detection.run, wake=detection.wake)),

@@ -8,6 +8,9 @@ The worker sleeps on its inbox: it wakes for a file event, every TICK_S while fi
 settling, and for the volume check every `volume_poll_s`; idle, that is all.
 Native events (inotify, ReadDirectoryChangesW, FSEvents) are used when they work; otherwise,
 or when forced, the polling observer, and `mode` says which.
+While a file is being written, the worker asks `FileWriters` (agent/exports/writers.py) which
+process holds it open for writing, once per tick for all files not yet named, and the
+observation carries that process.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from agent.exports.settle import SettleTracker, Snapshot
 from agent.exports.volumes import Volumes, on_removable
-from agent.sensors.observations import FileWritten
+from agent.exports.writers import FakeWriters, FileWriters
+from agent.sensors.observations import FileWritten, ProcessInfo
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +95,12 @@ def _snapshot(path: str) -> Snapshot | None:
 class ExportSensor:
     def __init__(self, folders: Sequence[Path], out_queue: OutQueue, *, volumes: Volumes,
                  settle_s: float = 2.0, max_queue: int = 1000, force_polling: bool = False,
-                 volume_poll_s: float = 3.0, polling_interval_s: float = 1.0) -> None:
+                 volume_poll_s: float = 3.0, polling_interval_s: float = 1.0,
+                 writers: FileWriters | None = None) -> None:
         self._folders = [Path(folder) for folder in folders]
+        self._writers: FileWriters = writers if writers is not None else FakeWriters()
+        self._unnamed: set[str] = set()  # being written, writer not asked for since the last event
+        self._writer_of: dict[str, ProcessInfo] = {}
         self._out = out_queue
         self._volumes = volumes
         self._force_polling = force_polling
@@ -196,17 +204,34 @@ class ExportSensor:
                 break
             if item is not None:
                 self._take(item, now)
+        self._name_writers()
         for path, size in self._settle.due(now, _snapshot):
             self._emit(path, size)
+        for gone in [path for path in self._writer_of if path not in self._settle]:
+            del self._writer_of[gone]  # settled (popped in _emit) or vanished
 
     def _take(self, item: tuple[str, bool], now: float) -> None:
         path, closed = item
-        if not is_partial(path) and not self._settle.touch(path, now, closed=closed):
+        if is_partial(path):
+            return
+        if not self._settle.touch(path, now, closed=closed):
             self.drops["settle_full"] += 1
+        elif not closed and path not in self._writer_of:
+            self._unnamed.add(path)
+
+    def _name_writers(self) -> None:
+        """One question for every file written since the last tick whose writer is not known yet."""
+        if not self._unnamed:
+            return
+        asked, self._unnamed = self._unnamed, set()
+        try:
+            self._writer_of.update(self._writers.writers(asked))
+        except OSError as exc:
+            log.debug("cannot name the writers of %d files: %s", len(asked), exc)
 
     def _emit(self, path: str, size: int) -> None:
         observation = FileWritten(path=path, size=size, removable=on_removable(path, self._removable),
-                                  observed_at=time.time())
+                                  observed_at=time.time(), process=self._writer_of.pop(path, None))
         try:
             self._out.put_nowait(observation)
         except queue.Full:

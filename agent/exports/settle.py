@@ -31,6 +31,9 @@ class SettleTracker:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def __contains__(self, path: object) -> bool:
+        return path in self._pending
+
     def touch(self, path: str, now: float, *, closed: bool = False) -> bool:
         """A write was seen. False when the path is new and the tracker is full."""
         entry = self._pending.get(path)

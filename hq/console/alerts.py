@@ -38,7 +38,8 @@ MAX_NOTE = 500
 # Body keys worth a glance in the queue; the whole body is one click away.
 FACT_KEYS = (
     "rule", "process.name", "process.command_line", "process.parent.name", "file.path", "file.size",
-    "pii.counts", "rows", "scan.sampled", "staff_id", "staff", "response", "last_heartbeat", "reason", "version", "remote.ip",
+    "pii.counts", "rows", "scan.sampled", "staff_id", "staff", "response", "last_heartbeat", "reason", "version",
+    "remote.ip",
 )
 
 
