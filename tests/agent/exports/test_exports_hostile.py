@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -177,3 +182,44 @@ def test_cells_of_address_unit_characters_never_reach_the_backtracking_matcher(
     found = inspect_file(path).finding
     assert plain is not None and found is not None
     assert found.fields["pii.counts"] == plain.fields["pii.counts"]
+
+
+# As root every folder is readable, so the scan runs in a child that has given root up (after
+# importing the scanner, which may live where an unprivileged user cannot read).
+_UNPRIVILEGED_SCAN = """
+import json, os, sys
+from pathlib import Path
+import agent.exports.formats, agent.exports.text_reader, agent.exports.scan as scan
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+report = scan.scan_paths([Path(sys.argv[1])])
+print(json.dumps({"findings": [f.fields["file.path"] for f in report.findings], "skipped": report.skipped,
+                  "scanned": report.scanned}))
+"""
+
+
+def test_unreadable_folders_and_files_are_reported_and_the_rest_is_scanned(rows: list[list[str]]) -> None:
+    root = Path(tempfile.mkdtemp(prefix="tg-unreadable-"))  # not under pytest's root-only tmp
+    try:
+        root.chmod(0o755)
+        write_csv(root / "readable.csv", rows)
+        locked = root / "locked"
+        locked.mkdir()
+        write_csv(locked / "hidden.csv", rows)
+        locked.chmod(0)
+        write_csv(root / "locked.csv", rows).chmod(0)
+        done = subprocess.run([sys.executable, "-c", _UNPRIVILEGED_SCAN, str(root)], capture_output=True,
+                              text=True, timeout=60, cwd=Path(__file__).resolve().parents[3])
+        assert done.returncode == 0, done.stderr
+        report = json.loads(done.stdout)
+    finally:
+        (root / "locked").chmod(0o755)
+        shutil.rmtree(root)
+    assert report["findings"] == [str(root / "readable.csv")]
+    assert report["scanned"] == 1
+    assert sorted(map(tuple, report["skipped"])) == [
+        (str(root / "locked"), "folder not readable: Permission denied"),
+        (str(root / "locked.csv"), "cannot open: Permission denied"),
+    ]
