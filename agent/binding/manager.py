@@ -169,8 +169,10 @@ class BindingManager:
 
         An outlet PC is one shared console, so a lock of any console session counts, whoever the
         OS user is. Remote sessions (RDP, SSH) are not where staff sign in; their locks do not.
+        Policy may switch this off (`binding.signout_on_lock: false`, e.g. a counter PC whose
+        screen saver locks while staff serve customers); idle and shift-end sign-out still apply.
         """
-        if not (change.locked and change.console):
+        if not (change.locked and change.console) or not self._policy.body.binding.signout_on_lock:
             return
         with self._lock:
             self._console_locks += 1

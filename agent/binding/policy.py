@@ -57,6 +57,7 @@ class BindingPolicy:
     token_ttl_s: int = 600
     proof_max_age_s: int = 60
     idle_signout_s: int = 900
+    signout_on_lock: bool = True  # a locked console screen ends the staff session
     loopback_port: int = 0
     allowed_origins: tuple[str, ...] = ()
     default_hours: Hours | None = None
@@ -163,14 +164,18 @@ def _origin(value: Any, where: str) -> str:
 
 def parse_binding(value: Any) -> BindingPolicy:
     where = "body.binding"
-    data = _object(value, where, {"token_ttl_s", "proof_max_age_s", "idle_signout_s", "loopback_port",
-                                  "allowed_origins", "hours"})
+    data = _object(value, where, {"token_ttl_s", "proof_max_age_s", "idle_signout_s", "signout_on_lock",
+                                  "loopback_port", "allowed_origins", "hours"})
     values: dict[str, Any] = {}
     limits = {"token_ttl_s": (2, 3600), "proof_max_age_s": (1, 600), "idle_signout_s": (0, 86400),
               "loopback_port": (0, 65535)}
     for key, (low, high) in limits.items():
         if key in data:
             values[key] = _int(data[key], f"{where}.{key}", low, high)
+    if "signout_on_lock" in data:
+        if not isinstance(data["signout_on_lock"], bool):
+            raise _fail(f"{where}.signout_on_lock", "true or false", data["signout_on_lock"])
+        values["signout_on_lock"] = data["signout_on_lock"]
     if "allowed_origins" in data:
         raw = data["allowed_origins"]
         if not isinstance(raw, list):

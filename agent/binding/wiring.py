@@ -83,9 +83,12 @@ def build_binding(config: AgentConfig, *, keystore: Keystore | None, sequence: R
     def policy_text() -> dict[str, Any]:
         return {**default_policy_text(), "version": policy.version}
 
+    def on_change(staff: str | None) -> None:
+        # `terminal-guard status` reads the file: who is signed in, and why the last one is not.
+        status.update(staff=staff, last_signout=manager.last_signout())
+
     manager = BindingManager(access=DeviceAccessSource(config, keystore, sequence, status), policy=policy,
-                             policy_text=policy_text, put_event=put_event,
-                             on_change=lambda staff: status.update(staff=staff), platform=platform)
+                             policy_text=policy_text, put_event=put_event, on_change=on_change, platform=platform)
 
     def console_users() -> set[str]:
         return {s.user for s in platform.user_sessions() if s.user and not s.remote}

@@ -50,6 +50,8 @@ def collect_status(config: AgentConfig) -> dict[str, Any]:
         "policy_version": status.get("policy_version"),
         "policy_error": status.get("policy_error"),
         "staff": status.get("staff"),
+        "last_signout": status.get("last_signout"),
+        "screen_lock": status.get("screen_lock"),
         "exports_mode": status.get("exports_mode"),
         "sensor_failures": status.get("sensor_failures") or [],
         "agent_version": status.get("agent_version"),

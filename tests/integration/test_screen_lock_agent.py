@@ -66,9 +66,12 @@ def test_locking_the_console_signs_the_staff_out_and_hq_records_it(
                               and any("watching systemd-logind" in line.get("msg", "")
                                       for line in agent.log_lines()), 15, what="watcher on the bus")
             sign_in(agent, "S1")
-            assert agent.status()["staff"] == "S1"
+            before = agent.status()
+            assert (before["staff"], before["last_signout"], before["screen_lock"]) == ("S1", None, "watching")
             logind.set_locked_hint("c1", True)
             wait_until(lambda: agent.status()["staff"] is None, 5, what="sign-out on lock")
+            last = agent.status()["last_signout"]  # `terminal-guard status` says why
+            assert (last["reason"], last["staff"]) == ("screen_locked", "S1") and last["at"] > 0
             (event,) = wait_until(lambda: hq_events(hq, "session.signed_out"), 15, what="sign-out at HQ")
             assert event["body"]["reason"] == "screen_locked" and event["body"]["staff_id"] == "S1"
             assert agent.alive()

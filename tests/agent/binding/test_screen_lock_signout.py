@@ -28,14 +28,15 @@ URL = "https://waybill.example/outlets/o1/waybills/WB0000000001"
 class Terminal:
     """A BindingManager wired as the service wires it, its events kept (or spooled) for the test."""
 
-    def __init__(self, hq: LiveHq, tmp_path: Path, *, spool: Spool | None = None) -> None:
+    def __init__(self, hq: LiveHq, tmp_path: Path, *, spool: Spool | None = None,
+                 policy_body: dict[str, Any] | None = None) -> None:
         self.client, self.key = hq.device("o1")
         self.access = DeviceAccess(client=self.client, key=self.key, outlet_id="o1")
         self.events: list[Event] = []
         self.platform = FakePlatform(tmp_path)
         self.before_hq: list[Any] = []
-        policy = CurrentPolicy(None, Policy(version=1, issued_at="-", body=parse_policy_body({}), document={},
-                                            signature=""))
+        body = parse_policy_body(policy_body or {})
+        policy = CurrentPolicy(None, Policy(version=1, issued_at="-", body=body, document={}, signature=""))
         self.manager = BindingManager(access=self._access, policy=policy,
                                       policy_text=lambda: {**default_policy_text(), "version": 1},
                                       put_event=spool.put if spool else self.events.append,
@@ -63,6 +64,19 @@ def hq(tmp_path: Path) -> Iterator[LiveHq]:
     with live_hq(tmp_path / "hq") as server:
         server.staff("S001")
         yield server
+
+
+def test_policy_can_keep_staff_signed_in_when_the_screen_locks(hq: LiveHq, tmp_path: Path) -> None:
+    terminal = Terminal(hq, tmp_path, policy_body={"binding": {"signout_on_lock": False}})
+    terminal.sign_in()
+    terminal.platform.lock()
+    assert terminal.manager.staff() == "S001" and terminal.manager.last_signout() is None
+    assert [event.kind for event in terminal.events].count("session.signed_out") == 0
+
+
+def test_signout_on_lock_must_be_true_or_false() -> None:
+    with pytest.raises(ValueError, match=r"body\.binding\.signout_on_lock: expected true or false, got str"):
+        parse_policy_body({"binding": {"signout_on_lock": "no"}})
 
 
 def test_locking_the_console_signs_out_and_hq_ends_the_session(hq: LiveHq, tmp_path: Path) -> None:
