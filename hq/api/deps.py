@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-import anyio
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
+from hq.api.deadline import Deadline
 from hq.api.errors import ApiError, invalid_body
 from hq.auth import AuthError
 from hq.heartbeats import LiveDevice
@@ -67,7 +67,7 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise too_large(limit)
     body = bytearray()
     try:
-        with anyio.fail_after(BODY_TIMEOUT_S):
+        with Deadline(BODY_TIMEOUT_S):
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > limit:

@@ -18,9 +18,9 @@ import json
 import time
 from collections import deque
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hq.api.deadline import Deadline
 from hq.api.deps import BODY_TIMEOUT_S, EVENTS_MAX_BYTES
 
 RETRY_AFTER_S = 1
@@ -41,7 +41,7 @@ class InflightLimit:
             await self._busy(send)
             return
         try:
-            with anyio.fail_after(BODY_TIMEOUT_S):
+            with Deadline(BODY_TIMEOUT_S):
                 arrived = await _arrived(receive)
         except TimeoutError:
             await _answer(send, 408, "body_timeout", f"the request body did not arrive within {BODY_TIMEOUT_S:.0f} s")

@@ -22,7 +22,8 @@ from hq.audit_log import AuditBuffer
 from hq.binding.acks import current_policy_text_hash, take_ack
 from hq.binding.api_models import RefreshIn, SignInIn
 from hq.binding.challenges import ChallengeError, Challenges
-from hq.binding.memory import EndedSessions, PolicyView, Thumbprints
+from hq.binding.device_keys import DeviceKeys
+from hq.binding.memory import EndedSessions, PolicyView
 from hq.binding.store import (
     device_signins_since,
     end_device_sessions,
@@ -64,14 +65,14 @@ class Issued:
 
 class SessionIssuer:
     def __init__(self, *, key: bytes, sessions: sessionmaker, directory: StaffDirectory, challenges: Challenges,
-                 ended: EndedSessions, thumbprints: Thumbprints, policy: PolicyView, tracker: SharingTracker,
+                 ended: EndedSessions, keys: DeviceKeys, policy: PolicyView, tracker: SharingTracker,
                  audit: AuditBuffer) -> None:
         self._key = key
         self._sessions = sessions
         self._directory = directory
         self._challenges = challenges
         self._ended = ended
-        self._thumbprints = thumbprints
+        self._keys = keys
         self._policy = policy
         self._tracker = tracker
         self._audit = audit
@@ -225,5 +226,5 @@ class SessionIssuer:
 
     def _issue(self, device: LiveDevice, *, sid: str, staff: str, now: float, ttl: int, ack: bool) -> Issued:
         claims = SessionClaims(sid=sid, staff=staff, device=device.device_id, outlet=device.outlet_id, iat=int(now),
-                               exp=int(now) + ttl, jkt=self._thumbprints.of(device), ack=ack)
+                               exp=int(now) + ttl, jkt=self._keys.of(device).thumbprint, ack=ack)
         return Issued(token=issue_token(self._key, claims), claims=claims, policy_hash=current_policy_text_hash())

@@ -1,5 +1,5 @@
-"""What verify reads on the event loop, kept in memory: ended sessions, gateway keys, the
-parsed policy and device-key thumbprints. Each is refreshed from the database by a worker."""
+"""What verify reads on the event loop, kept in memory: ended sessions, gateway keys and the
+parsed policy. Each is refreshed from the database by a worker (device keys: device_keys.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import time
 from sqlalchemy.orm import sessionmaker
 
 from agent.policy import DEFAULT_BODY, PolicyBody, PolicyError, parse_policy_body
-from agent.signing import jwk_thumbprint, public_key_text
 from hq.binding.store import active_gateway_keys, ended_since, hash_gateway_key
-from hq.heartbeats import LiveDevice
 from hq.policy_cache import PolicyCache
 
 POLL_OVERLAP_S = 5.0
 UNKNOWN_KEY_RELOAD_S = 2.0
+REVOKED_KEY_RELOAD_S = 5.0  # the key table is a few rows: reloading it this often costs nothing
+MAX_PRESENTED_KEYS = 1000
 
 
 class EndedSessions:
@@ -49,27 +49,42 @@ class EndedSessions:
 
 
 class GatewayKeys:
-    """Gateway API keys by SHA-256; a key made with the CLI while HQ serves is picked up on first use."""
+    """Gateway API keys by SHA-256; a key made with the CLI while HQ serves is picked up on first use,
+    and a key revoked with the CLI (another process) is refused within REVOKED_KEY_RELOAD_S (`poll`)."""
 
     def __init__(self, sessions: sessionmaker) -> None:
         self._sessions = sessions
-        self._keys: dict[str, str] = {}
+        # (name by key hash, name by key as presented): swapped together by a reload, so a key
+        # remembered as presented can never outlive the key set it was found in.
+        self._keys: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._reloaded_at = 0.0
         self.reload()
 
     def name_of(self, key: str | None) -> str | None:
         if not key or len(key) > 256:
             return None
-        return self._keys.get(hash_gateway_key(key))
+        by_hash, presented = self._keys
+        name = presented.get(key)
+        if name is None:
+            # Hashed once per key and reload, not per request: a gateway sends its key every time.
+            name = by_hash.get(hash_gateway_key(key))
+            if name is not None and len(presented) < MAX_PRESENTED_KEYS:
+                presented[key] = name
+        return name
 
     def should_reload(self) -> bool:
         """After an unknown key, reload at most every few seconds (a flood of bad keys costs nothing)."""
         return time.monotonic() - self._reloaded_at > UNKNOWN_KEY_RELOAD_S
 
+    def poll(self) -> None:
+        """From the binding poller: reload when the keys are older than REVOKED_KEY_RELOAD_S."""
+        if time.monotonic() - self._reloaded_at >= REVOKED_KEY_RELOAD_S:
+            self.reload()
+
     def reload(self) -> None:
         self._reloaded_at = time.monotonic()
         with self._sessions() as session:
-            self._keys = active_gateway_keys(session)
+            self._keys = (active_gateway_keys(session), {})
 
 
 class PolicyView:
@@ -90,16 +105,3 @@ class PolicyView:
                 self._body = DEFAULT_BODY  # cannot happen for a published policy; be safe anyway
             self._version = served.version
         return self._body
-
-
-class Thumbprints:
-    """RFC 7638 thumbprints of device keys (the tokens' cnf.jkt), computed once per device."""
-
-    def __init__(self) -> None:
-        self._by_device: dict[str, str] = {}
-
-    def of(self, device: LiveDevice) -> str:
-        jkt = self._by_device.get(device.device_id)
-        if jkt is None:
-            jkt = self._by_device[device.device_id] = jwk_thumbprint(public_key_text(device.public_key))
-        return jkt

@@ -14,9 +14,10 @@ from agent.binding.documents import DocumentError
 from hq.auth import ReplayCache
 from hq.binding.acks import take_ack
 from hq.binding.challenges import Challenges
+from hq.binding.device_keys import DeviceKeys
 from hq.binding.issuer import SessionIssuer
 from hq.binding.keys import ensure_session_key
-from hq.binding.memory import EndedSessions, GatewayKeys, PolicyView, Thumbprints
+from hq.binding.memory import EndedSessions, GatewayKeys, PolicyView
 from hq.binding.models import StaffSession
 from hq.binding.store import end_session
 from hq.binding.verify import REPLAY_WINDOW_S, Decision, Verifier, VerifyQuery
@@ -46,18 +47,18 @@ class BindingService:
         self.ended = EndedSessions(hq.sessions)
         self.ended.poll()
         self.gateways = GatewayKeys(hq.sessions)
-        self.thumbprints = Thumbprints()
+        self.device_keys = DeviceKeys()
         self.writes = WriteQueue(hq.sessions)
         self.baselines = Baselines(hq.sessions)
         self.responder = Responder(policy=self.policy, directory=self.directory, audit=hq.audit, writes=self.writes)
         self.tracker = SharingTracker(policy=self.policy, live=hq.live, baselines=self.baselines,
                                       respond=self.responder)
         self.verifier = Verifier(key=self.key, live=hq.live, directory=self.directory, ended=self.ended,
-                                 thumbprints=self.thumbprints,
+                                 keys=self.device_keys,
                                  replay=ReplayCache(window_s=REPLAY_WINDOW_S, max_entries=2_000_000),
                                  policy=self.policy)
         self.issuer = SessionIssuer(key=self.key, sessions=hq.sessions, directory=self.directory,
-                                    challenges=Challenges(self.key), ended=self.ended, thumbprints=self.thumbprints,
+                                    challenges=Challenges(self.key), ended=self.ended, keys=self.device_keys,
                                     policy=self.policy, tracker=self.tracker, audit=hq.audit)
         self._restore_sessions()
         self._workers: list[PeriodicWorker] = []
@@ -76,7 +77,7 @@ class BindingService:
     def start(self) -> None:
         self._workers = [
             PeriodicWorker(name="binding-poll", period_s=POLL_PERIOD_S,
-                           tasks=[self.directory.poll, self.ended.poll]),
+                           tasks=[self.directory.poll, self.ended.poll, self.gateways.poll]),
             PeriodicWorker(name="binding-write", period_s=WRITE_PERIOD_S,
                            tasks=[self.writes.flush, self.baselines.flush]),
             PeriodicWorker(name="binding-sweep", period_s=SWEEP_PERIOD_S, tasks=[self.sweep]),

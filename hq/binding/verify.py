@@ -1,8 +1,9 @@
 """The verify decision: is this business request made on the session's bound PC, by its staff?
 
-Pure CPU on data held in memory (token MAC, one Ed25519 verification, a few lookups), so it runs
-on the event loop. Checks run in a fixed order and the first failure is the reason given; the
-order puts what an analyst must see first (suspension, revocation) before what a client can fix.
+Pure CPU on data held in memory (one Ed25519 verification and a few lookups: a token is checked
+and decoded once, then known by its text), so it runs on the event loop. Checks run in a fixed
+order and the first failure is the reason given; the order puts what an analyst must see first
+(suspension, revocation) before what a client can fix.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.binding.proof import Proof, ProofError, normalize_htu, parse_proof, proof_signed_by, token_hash
+from agent.binding.proof import Proof, ProofError, normalize_htu, parse_proof, token_hash
 from hq.auth import ReplayCache
-from hq.binding.memory import EndedSessions, PolicyView, Thumbprints
+from hq.binding.device_keys import DeviceKeys
+from hq.binding.memory import EndedSessions, PolicyView
 from hq.binding.tokens import SessionClaims, TokenError, parse_token
 from hq.heartbeats import LiveState
 from hq.staff.directory import StaffDirectory
@@ -75,18 +77,41 @@ class Decision:
                 "expires_at": self.expires_at}
 
 
+@dataclass(frozen=True, slots=True)
+class KnownToken:
+    """A token whose MAC checked out, with what every request under it needs, worked out once.
+
+    Only what the token itself fixes is kept: whether a request is allowed is decided afresh
+    each time (expiry, sign-out, suspension, revocation, the proof), ``allowed`` is just the
+    answer given when it is."""
+
+    claims: SessionClaims
+    ath: str  # the hash of the token that its proofs carry
+    allowed: Decision
+
+
+def known_token(claims: SessionClaims, token: str) -> KnownToken:
+    return KnownToken(claims=claims, ath=token_hash(token),
+                      allowed=Decision(True, OK, "", staff=claims.staff, device=claims.device, outlet=claims.outlet,
+                                       sid=claims.sid, expires_at=claims.exp))
+
+
 @dataclass(slots=True)
 class Prepared:
     """A query parsed before any device is looked up (which may need the database)."""
 
     query: VerifyQuery
-    claims: SessionClaims | None = None
+    known: KnownToken | None = None
     proof: Proof | None = None
     failure: Decision | None = None
     proof_error: str | None = None
 
+    @property
+    def claims(self) -> SessionClaims | None:
+        return self.known.claims if self.known is not None else None
+
     def device_ids(self) -> list[str]:
-        ids = [self.claims.device] if self.claims else []
+        ids = [self.known.claims.device] if self.known is not None else []
         if self.proof is not None and self.proof.device_id not in ids:
             ids.append(self.proof.device_id)
         return ids
@@ -101,27 +126,27 @@ def _deny(reason: str, detail: str, claims: SessionClaims | None = None, **extra
 
 class Verifier:
     def __init__(self, *, key: bytes, live: LiveState, directory: StaffDirectory, ended: EndedSessions,
-                 thumbprints: Thumbprints, replay: ReplayCache, policy: PolicyView) -> None:
+                 keys: DeviceKeys, replay: ReplayCache, policy: PolicyView) -> None:
         self._key = key
         self._live = live
         self._directory = directory
         self._ended = ended
-        self._thumbprints = thumbprints
+        self._keys = keys
         self._replay = replay
         self._policy = policy
-        # Parsed tokens (only ones whose MAC checked out) and proof headers: a session presents
-        # the same token and header with every request, so each is decoded once.
-        self._tokens: dict[str, SessionClaims] = {}
+        # Tokens (only ones whose MAC checked out) and proof headers: a session presents the same
+        # token and header with every request, so each is checked and decoded once.
+        self._tokens: dict[str, KnownToken] = {}
         self._proof_headers: dict[str, str] = {}
 
-    def _claims(self, token: str) -> SessionClaims:
-        claims = self._tokens.get(token)
-        if claims is None:
-            claims = parse_token(self._key, token)
+    def _known(self, token: str) -> KnownToken:
+        known = self._tokens.get(token)
+        if known is None:
+            known = known_token(parse_token(self._key, token), token)
             if len(self._tokens) >= MAX_CACHED_TOKENS:
                 self._tokens.clear()
-            self._tokens[token] = claims
-        return claims
+            self._tokens[token] = known
+        return known
 
     def prepare(self, query: VerifyQuery) -> Prepared:
         prepared = Prepared(query)
@@ -131,7 +156,7 @@ class Verifier:
                                      staff=query.account, evidence=account)
             return prepared
         try:
-            prepared.claims = self._claims(query.token)
+            prepared.known = self._known(query.token)
         except TokenError as exc:
             prepared.failure = _deny(exc.reason, exc.detail, staff=query.account)
             return prepared
@@ -145,9 +170,9 @@ class Verifier:
     def decide(self, prepared: Prepared, *, now: float) -> Decision:
         if prepared.failure is not None:
             return prepared.failure
-        claims = prepared.claims
-        assert claims is not None
-        return self._session(prepared, claims, now) or self._binding(prepared, claims, now)
+        known = prepared.known
+        assert known is not None
+        return self._session(prepared, known.claims, now) or self._binding(prepared, known, now)
 
     def _session(self, prepared: Prepared, claims: SessionClaims, now: float) -> Decision | None:
         """Is the session itself still good: time, sign-out, staff, device, account and outlet."""
@@ -176,9 +201,9 @@ class Verifier:
                          evidence={"requested_outlet": query.outlet, "staff_outlet": facts.outlet_id})
         return None
 
-    def _binding(self, prepared: Prepared, claims: SessionClaims, now: float) -> Decision:
+    def _binding(self, prepared: Prepared, known: KnownToken, now: float) -> Decision:
         """Was this request proven by the bound PC's key, once, just now?"""
-        query, proof = prepared.query, prepared.proof
+        query, proof, claims = prepared.query, prepared.proof, known.claims
         if proof is None:
             if prepared.proof_error:
                 return _deny(MALFORMED_PROOF, prepared.proof_error, claims)
@@ -187,11 +212,12 @@ class Verifier:
             return self._other_device(proof, claims)
         device = self._live.get(claims.device)
         assert device is not None
-        if self._thumbprints.of(device) != claims.jkt:
+        key = self._keys.of(device)
+        if key.thumbprint != claims.jkt:
             return _deny(WRONG_DEVICE, "the PC's key is not the one the token is bound to", claims)
-        if not proof_signed_by(device.public_key, proof):
+        if not key.signed(proof):
             return _deny(BAD_PROOF, "the proof signature does not verify with the bound PC's key", claims)
-        mismatch = self._mismatch(query, proof)
+        mismatch = self._mismatch(query, proof, known.ath)
         if mismatch:
             return _deny(PROOF_MISMATCH, mismatch, claims)
         window = self._policy.body.binding.proof_max_age_s
@@ -202,20 +228,19 @@ class Verifier:
             return _deny(REPLAYED_PROOF, "this proof was already used", claims)
         if not claims.ack:
             return _deny(POLICY_NOT_ACKNOWLEDGED, "the staff member has not acknowledged the policy in force", claims)
-        return Decision(True, OK, "", staff=claims.staff, device=claims.device, outlet=claims.outlet, sid=claims.sid,
-                        expires_at=claims.exp)
+        return known.allowed
 
     def _other_device(self, proof: Proof, claims: SessionClaims) -> Decision:
         presenter = self._live.get(proof.device_id)
-        verified = presenter is not None and proof_signed_by(presenter.public_key, proof)
+        verified = presenter is not None and self._keys.of(presenter).signed(proof)
         # Only a verified signature names the presenting PC; an unverified kid is just a claim.
         return _deny(WRONG_DEVICE, "the token is bound to another PC", claims,
                      presenting_device=proof.device_id if verified else None,
                      evidence={"claimed_device": proof.device_id, "claim_verified": verified})
 
     @staticmethod
-    def _mismatch(query: VerifyQuery, proof: Proof) -> str | None:
-        if proof.ath != token_hash(query.token or ""):
+    def _mismatch(query: VerifyQuery, proof: Proof, ath: str) -> str | None:
+        if proof.ath != ath:
             return "the proof was made for another token"
         if proof.htm != query.method.upper():
             return "the proof was made for another method"

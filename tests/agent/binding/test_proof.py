@@ -116,3 +116,10 @@ def test_huge_and_deep_segments_are_refused() -> None:
     assert parse_or_none("a." * 2000) is None
     deep = b64url(b"[" * 5000)
     assert parse_or_none(f"{deep}.{deep}.{'A' * 86}") is None
+
+
+@pytest.mark.parametrize("where", [0, 1, 2])
+def test_a_segment_with_anything_after_its_base64url_is_refused(where: int) -> None:
+    parts = make_proof(KEY, device_id="dev-1", token=TOKEN, method="GET", url=URL, now=1_700_000_000).split(".")
+    parts[where] += "\n"
+    assert parse_or_none(".".join(parts)) is None

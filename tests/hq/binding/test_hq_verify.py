@@ -8,6 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hq.binding.memory import REVOKED_KEY_RELOAD_S
+from hq.binding.store import revoke_gateway_key
+from hq.staff import commands as staff_commands
 from hq.store.policies import publish_policy
 from tests.hq.binding.binding_client import URL, Bound, add_staff_member, flush, gateway_key, verify
 from tests.hq.conftest import Hq
@@ -93,6 +96,54 @@ def test_a_tampered_token_and_a_forged_proof_are_denied(setup: tuple[Hq, str, Bo
     proof = bound.proof(token)
     h, p, s = proof.split(".")
     assert verify(hq, key, session=token, proof=f"{h}.{p}.{s[::-1]}")["reason"] in ("bad_proof", "malformed_proof")
+
+
+def test_a_known_token_is_denied_within_a_second_of_a_suspension_made_elsewhere(
+        setup: tuple[Hq, str, Bound, str]) -> None:
+    hq, key, bound, token = setup
+    assert verify(hq, key, session=token, proof=bound.proof(token))["decision"] == "allow"  # now a known token
+    # As the CLI does from another process: only the database changes; the binding poller must notice.
+    staff_commands.staff_suspend(hq.state.sessions, staff_id="S001", reason="case 9")
+    suspended = time.monotonic()
+    reason = "ok"
+    while reason == "ok" and time.monotonic() - suspended < 3.0:
+        reason = verify(hq, key, session=token, proof=bound.proof(token))["reason"]
+    denied_after = time.monotonic() - suspended
+    assert reason == "staff_suspended"
+    assert denied_after <= 1.0, f"a suspension took {denied_after:.2f} s to reach verify"
+
+
+def test_each_session_is_answered_with_its_own_identity_and_time(setup: tuple[Hq, str, Bound, str]) -> None:
+    hq, key, bound, token = setup
+    add_staff_member(hq, "S002")
+    other = Bound(hq.device("o1"), "S002")
+    other_token = other.token()
+    first = verify(hq, key, session=token, proof=bound.proof(token))
+    second = verify(hq, key, session=other_token, proof=other.proof(other_token))
+    before_third = time.time()
+    third = verify(hq, key, session=token, proof=bound.proof(token))
+    assert [a["staff"] for a in (first, second, third)] == ["S001", "S002", "S001"]
+    assert first["session_id"] == third["session_id"] != second["session_id"]
+    assert third["server_time"] >= before_third  # answered now, not replayed from the first answer
+    assert third == {**first, "server_time": third["server_time"]}
+
+
+def test_a_gateway_key_revoked_elsewhere_is_refused_within_the_reload_period(
+        setup: tuple[Hq, str, Bound, str]) -> None:
+    hq, key, bound, token = setup
+    assert verify(hq, key, session=token, proof=bound.proof(token))["decision"] == "allow"  # the key is known
+    with hq.state.sessions.begin() as session:  # as the CLI does from another process
+        revoke_gateway_key(session, name="gw", now=time.time())
+    revoked = time.monotonic()
+
+    def status() -> int:
+        body = {"method": "GET", "url": URL, "session": token, "proof": bound.proof(token)}
+        return hq.client.post("/v1/verify", json=body, headers={"X-TG-Gateway-Key": key}).status_code
+
+    while (code := status()) == 200 and time.monotonic() - revoked < REVOKED_KEY_RELOAD_S + 5:
+        time.sleep(0.1)
+    assert code == 401, "the revoked key still works"
+    assert time.monotonic() - revoked <= REVOKED_KEY_RELOAD_S + 1
 
 
 def test_clock_skew_beyond_the_window_is_denied(setup: tuple[Hq, str, Bound, str]) -> None:
