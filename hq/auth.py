@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import anyio.to_thread
 
@@ -40,9 +40,14 @@ class ReplayCache:
     before it are refused, because they could no longer be told apart from replays.
     """
 
-    def __init__(self, *, window_s: float, max_entries: int) -> None:
+    def __init__(self, *, window_s: float, max_entries: int,
+                 key: Callable[[str, str], int] | None = None) -> None:
         self._window_s = window_s
         self._max_entries = max_entries
+        # A 64-bit keyed hash, not the nonce itself: a fraction of the memory, and a collision
+        # (odds ~1e-12 at a full window of 100,000 PCs) only costs one retried request. Python's
+        # own hash is keyed per process; a cache saved across restarts needs a key of its own.
+        self._key = key if key is not None else lambda device_id, nonce: hash((device_id, nonce))
         self._seen: set[int] = set()
         self._buckets: dict[int, list[int]] = {}
         self._order: list[int] = []
@@ -54,9 +59,7 @@ class ReplayCache:
 
     def add(self, device_id: str, nonce: str, *, timestamp: int, now: float) -> bool:
         """Remember a nonce; False if it was already seen (or is too old to be judged)."""
-        # A 64-bit keyed hash, not the nonce itself: a fraction of the memory, and a collision
-        # (odds ~1e-12 at a full window of 100,000 PCs) only costs one retried request.
-        key = hash((device_id, nonce))
+        key = self._key(device_id, nonce)
         with self._lock:
             self._expire(now)
             if timestamp <= self._horizon or key in self._seen:
@@ -70,6 +73,30 @@ class ReplayCache:
             while len(self._seen) > self._max_entries:
                 self._horizon = self._drop_oldest()
             return True
+
+    def snapshot(self, now: float) -> dict[int, list[int]]:
+        """The keys still inside the window, by the second they were stamped (for `restore`)."""
+        with self._lock:
+            self._expire(now)
+            return {second: list(keys) for second, keys in self._buckets.items()}
+
+    def restore(self, buckets: Iterable[tuple[int, list[int]]], now: float) -> int:
+        """Take back a snapshot made with the same key function; returns how many keys were kept."""
+        with self._lock:
+            for second, keys in buckets:
+                if second < now - self._window_s or second <= self._horizon:
+                    continue
+                fresh = [key for key in keys if key not in self._seen]
+                if not fresh:
+                    continue
+                self._seen.update(fresh)
+                if second not in self._buckets:
+                    self._buckets[second] = []
+                    heapq.heappush(self._order, second)
+                self._buckets[second].extend(fresh)
+            while len(self._seen) > self._max_entries:
+                self._horizon = self._drop_oldest()
+            return len(self._seen)
 
     def _expire(self, now: float) -> None:
         # A request stamped t is accepted until now > t + window, so its nonce is needed until then.

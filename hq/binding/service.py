@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from agent.binding.documents import DocumentError
 from hq.auth import ReplayCache
+from hq.binding import proof_replay
 from hq.binding.acks import take_ack
 from hq.binding.challenges import Challenges
 from hq.binding.device_keys import DeviceKeys
@@ -19,6 +20,7 @@ from hq.binding.issuer import SessionIssuer
 from hq.binding.keys import ensure_session_key
 from hq.binding.memory import EndedSessions, GatewayKeys, PolicyView
 from hq.binding.models import StaffSession
+from hq.binding.proof_replay import replay_key
 from hq.binding.store import end_session
 from hq.binding.verify import REPLAY_WINDOW_S, Decision, Verifier, VerifyQuery
 from hq.sharing.baseline import Baselines
@@ -53,10 +55,10 @@ class BindingService:
         self.responder = Responder(policy=self.policy, directory=self.directory, audit=hq.audit, writes=self.writes)
         self.tracker = SharingTracker(policy=self.policy, live=hq.live, baselines=self.baselines,
                                       respond=self.responder)
+        self._replay = ReplayCache(window_s=REPLAY_WINDOW_S, max_entries=2_000_000, key=replay_key(self.key))
+        proof_replay.load(self._replay, hq.settings.data_dir, time.time())
         self.verifier = Verifier(key=self.key, live=hq.live, directory=self.directory, ended=self.ended,
-                                 keys=self.device_keys,
-                                 replay=ReplayCache(window_s=REPLAY_WINDOW_S, max_entries=2_000_000),
-                                 policy=self.policy)
+                                 keys=self.device_keys, replay=self._replay, policy=self.policy)
         self.issuer = SessionIssuer(key=self.key, sessions=hq.sessions, directory=self.directory,
                                     challenges=Challenges(self.key), ended=self.ended, keys=self.device_keys,
                                     policy=self.policy, tracker=self.tracker, audit=hq.audit)
@@ -89,6 +91,11 @@ class BindingService:
         for worker in self._workers:
             worker.stop(final_run=worker.name == "binding-write")
         self._workers = []
+        try:
+            saved = proof_replay.save(self._replay, self.hq.settings.data_dir, time.time())
+            log.info("kept %d recent proofs for the next start", saved)
+        except OSError as exc:
+            log.warning("cannot keep the recent proofs for the next start: %s", exc)
 
     def flush(self) -> None:
         """Write queued alerts, suspensions and baselines now (tests; the writer does it every 0.2 s)."""

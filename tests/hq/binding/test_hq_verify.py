@@ -9,11 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hq.binding.memory import REVOKED_KEY_RELOAD_S
+from hq.binding.proof_replay import REPLAY_FILE
 from hq.binding.store import revoke_gateway_key
+from hq.settings import Settings
 from hq.staff import commands as staff_commands
 from hq.store.policies import publish_policy
 from tests.hq.binding.binding_client import URL, Bound, add_staff_member, flush, gateway_key, verify
-from tests.hq.conftest import Hq
+from tests.hq.conftest import Hq, start_hq
 
 
 @pytest.fixture
@@ -223,3 +225,24 @@ def test_hostile_verify_input_gets_an_answer_never_a_crash(setup: tuple[Hq, str,
             headers[name] = value
     got = hq.client.get("/v1/verify", headers=headers)
     assert got.status_code in (400, 403), got.text
+
+
+def test_a_proof_used_before_a_clean_restart_is_still_refused_after_it(hq_settings: Settings) -> None:
+    first = start_hq(hq_settings)
+    hq = next(first)
+    add_staff_member(hq, "S001")
+    key = gateway_key(hq)
+    bound = Bound(hq.device("o1"), "S001")
+    token = bound.token()
+    used, unused = bound.proof(token), bound.proof(token)
+    assert verify(hq, key, session=token, proof=used)["decision"] == "allow"
+    first.close()  # a clean stop: the lifespan ends, the binding service saves what it has seen
+    assert (hq_settings.data_dir / REPLAY_FILE).exists()
+    again = start_hq(hq_settings)
+    restarted = next(again)
+    try:
+        assert not (hq_settings.data_dir / REPLAY_FILE).exists()  # taken back once, then gone
+        assert verify(restarted, key, session=token, proof=used)["reason"] == "replayed_proof"
+        assert verify(restarted, key, session=token, proof=unused)["decision"] == "allow"
+    finally:
+        again.close()
