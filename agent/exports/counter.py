@@ -31,7 +31,7 @@ class PiiResult:
     pii_rows: int
     headers: tuple[str, ...]
     estimated: tuple[str, ...] = ()  # kinds whose distinct count is a sampled estimate
-    sampled: bool = False  # rows and counts after the verdict was settled are scaled from a sample
+    sampled: bool = False  # rows after the verdict were sampled: rows, pii_rows scaled; counts a lower bound
 
     @property
     def personal_header(self) -> bool:
