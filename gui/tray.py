@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication
 from agent.localchannel.address import default_client_address
 from agent.localchannel.client import AgentClient
 from gui.app import TrayController, tooltip_text
+from gui.gc_guard import GuiThreadCollector
 from gui.i18n import install_translations, remove_translations
 from gui.lang import LANG_ENV, LANGUAGES, choose_language
 from gui.model import derive_view, poll_agent
@@ -87,11 +88,14 @@ def _run_tray(app: QApplication, client: AgentClient, lang: str, poll_interval_s
     heartbeat = QTimer()
     heartbeat.start(500)
     heartbeat.timeout.connect(lambda: None)
+    collector = GuiThreadCollector()  # Qt objects in reference cycles are freed on this thread only
+    collector.start()
     try:
         controller.start()
         return app.exec()
     finally:
         controller.shutdown()
+        collector.stop()
         instance.release()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +36,22 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         server.drop_database(url)
+
+
+@pytest.fixture(autouse=True)
+def _qt_garbage_on_the_main_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For tests with a QApplication: no automatic garbage collection during the test, one on the
+    main thread after it. The test process has many other threads (servers, pollers, workers);
+    a collection they trigger could free Qt objects caught in reference cycles off the GUI thread,
+    which crashes Qt at a random later moment (gui/gc_guard.py does the same in the tray)."""
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        if was_enabled:
+            gc.enable()
