@@ -62,8 +62,9 @@ def _digits(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Snapshot:
-    counts: dict[str, int]
+class _Rows:
+    """Rows and PII rows counted when sampling began (what the samples are scaled on top of)."""
+
     rows: int
     pii_rows: int
 
@@ -82,13 +83,13 @@ class PiiCounter:
         self._table_rows_seen = 0
         self._header_found = False
         self._name_columns: tuple[int, ...] = ()
-        self._before_sampling: _Snapshot | None = None
+        self._before_sampling: _Rows | None = None
         self._skipped_lines = 0
 
     def begin_sampling(self) -> None:
         """From here on the reader feeds a sample of the rows; see agent/exports/sampling.py."""
         self._flush()
-        self._before_sampling = self._snapshot()
+        self._before_sampling = _Rows(self._rows, self._pii_rows)
 
     def add_skipped_lines(self, lines: int) -> None:
         self._skipped_lines += lines
@@ -118,31 +119,25 @@ class PiiCounter:
 
     def result(self) -> PiiResult:
         self._flush()
-        now = self._snapshot()
+        counts = {kind: counter.count() for kind, counter in self._distinct.items()}
+        estimated = tuple(kind for kind, counter in self._distinct.items() if counter.estimated)
+        headers = tuple(sorted(self._headers))
         before = self._before_sampling
         if before is None:
-            estimated = tuple(kind for kind, counter in self._distinct.items() if counter.estimated)
-            return PiiResult(now.counts, now.rows, now.pii_rows, tuple(sorted(self._headers)), estimated)
-        return self._scaled(before, now)
+            return PiiResult(counts, self._rows, self._pii_rows, headers, estimated)
+        # Distinct counts are not scaled: they stay the distinct values of the rows counted, a lower
+        # bound. Scaling the new values a sample brings overstates a file that repeats its customers
+        # (the values of the skipped rows were never seen, so every later sample looks new): three
+        # times over on a generated export with repeated addresses.
+        rows, pii_rows = self._scaled_rows(before)
+        return PiiResult(counts, rows, pii_rows, headers, estimated, sampled=True)
 
-    def _snapshot(self) -> _Snapshot:
-        counts = {kind: counter.count() for kind, counter in self._distinct.items()}
-        return _Snapshot(counts, self._rows, self._pii_rows)
-
-    def _scaled(self, before: _Snapshot, now: _Snapshot) -> PiiResult:
-        """Rows and PII rows: what the samples held, times the share of lines they were.
-
-        Distinct counts are not scaled: they stay the distinct values of the rows counted, a lower
-        bound. Scaling the new values a sample brings overstates a file that repeats its customers
-        (the values of the skipped rows were never seen, so every later sample looks new): three
-        times over on a generated export with repeated addresses.
-        """
-        sampled_rows = now.rows - before.rows
+    def _scaled_rows(self, before: _Rows) -> tuple[int, int]:
+        """Rows and PII rows: those before sampling, plus the samples' times the share of lines they were."""
+        sampled_rows = self._rows - before.rows
         scale = (sampled_rows + self._skipped_lines) / sampled_rows if sampled_rows else 1.0
-        pii_rows = before.pii_rows + round((now.pii_rows - before.pii_rows) * scale)
-        rows = before.rows + sampled_rows + self._skipped_lines
-        estimated = tuple(kind for kind, counter in self._distinct.items() if counter.estimated)
-        return PiiResult(now.counts, rows, pii_rows, tuple(sorted(self._headers)), estimated, sampled=True)
+        pii_rows = before.pii_rows + round((self._pii_rows - before.pii_rows) * scale)
+        return before.rows + sampled_rows + self._skipped_lines, pii_rows
 
     def _take_header(self, cells: Sequence[str]) -> bool:
         found = [(index, header_category(cell)) for index, cell in enumerate(cells)]

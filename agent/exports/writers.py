@@ -24,9 +24,8 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, Protocol
 
-import psutil
-
 from agent.sensors.observations import ProcessInfo
+from agent.sensors.procinfo import read_info
 
 log = logging.getLogger(__name__)
 
@@ -35,17 +34,6 @@ _ACCESS_MODE = 0o3  # O_ACCMODE; O_WRONLY = 1, O_RDWR = 2
 
 class FileWriters(Protocol):
     def writers(self, paths: Collection[str]) -> dict[str, ProcessInfo]: ...
-
-
-def describe(pid: int) -> ProcessInfo | None:
-    """The process as a finding shows it; None once it has exited or cannot be read."""
-    try:
-        process = psutil.Process(pid)
-        with process.oneshot():
-            return ProcessInfo(pid=pid, name=process.name(), ppid=process.ppid(), exe=process.exe() or None,
-                               cmdline=tuple(process.cmdline()), create_time=process.create_time())
-    except (psutil.Error, OSError):
-        return None
 
 
 class FakeWriters:
@@ -71,7 +59,7 @@ class LinuxWriters:
                 found.setdefault(wanted[target], pid)
             if len(found) == len(wanted):
                 break
-        described = {path: describe(pid) for path, pid in found.items()}
+        described = {path: read_info(pid) for path, pid in found.items()}
         return {path: info for path, info in described.items() if info is not None}
 
     def _pids(self) -> list[int]:
@@ -159,7 +147,7 @@ class WindowsWriters:
     """`RmGetList` per file, in a Restart Manager session of its own. `rstrtmgr` is injectable."""
 
     def __init__(self, rstrtmgr: Any | None = None, *, own_pid: int | None = None,
-                 describe_pid: Callable[[int], ProcessInfo | None] = describe) -> None:
+                 describe_pid: Callable[[int], ProcessInfo | None] = read_info) -> None:
         self._api = rstrtmgr
         self._own_pid = os.getpid() if own_pid is None else own_pid
         self._describe = describe_pid
