@@ -59,10 +59,6 @@ class Sampler:
         self._sampling = False
         self._since_sample = 0
 
-    @property
-    def sampling(self) -> bool:
-        return self._sampling
-
     def take(self, chunk: bytes) -> bool:
         """True: the reader decodes and counts `chunk`. False: it was skipped (its lines are noted)."""
         if not self._sampling:
